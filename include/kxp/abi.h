@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* kxp map contract: the one definition of every map key/value, flag, limit and
+ * reason shared by the BPF programs and userspace. No logic lives here. */
+#ifndef KXP_ABI_H
+#define KXP_ABI_H
+
+#include <linux/types.h>
+
+/* Bumped whenever a key/value layout, a map's type or a map's meaning changes.
+ * Stored in kxp_config.layout_version so an agent can recognise older pins. */
+#define KXP_LAYOUT_VERSION 1
+
+/* Default sizes (all raisable at load time, see the loader). */
+#define KXP_DEF_MAX_FRONTENDS 65536   /* kxp_svc4 entries, fe ids, sp ids */
+#define KXP_DEF_MAX_BACKENDS 262144   /* kxp_backend4 entries */
+#define KXP_DEF_MAX_SLOTS 524288      /* kxp_slot entries (a backend may sit in several sets) */
+#define KXP_DEF_MAX_CT 524288         /* kxp_ct4 (LRU) */
+#define KXP_DEF_MAX_SNAT 262144       /* kxp_snat4 (LRU) */
+#define KXP_DEF_MAX_NODEIPS 256       /* kxp_nodeip4 */
+#define KXP_DEF_MAX_LBSR 65536        /* kxp_lbsr4 (LPM) */
+#define KXP_MAX_CIDRS 8               /* per list in kxp_config */
+#define KXP_MAX_SET_BACKENDS 65535    /* kxp_svc_val.count is a u16 */
+
+/* Pin names: files under /sys/fs/bpf/kxp-<instance>/ (map names, <= 15 chars). */
+#define KXP_PIN_SVC "kxp_svc4"
+#define KXP_PIN_SLOT "kxp_slot"
+#define KXP_PIN_BACKEND "kxp_backend4"
+#define KXP_PIN_REVNAT "kxp_revnat4"
+#define KXP_PIN_CT "kxp_ct4"
+#define KXP_PIN_SNAT "kxp_snat4"
+#define KXP_PIN_NODEIP "kxp_nodeip4"
+#define KXP_PIN_LBSR "kxp_lbsr4"
+#define KXP_PIN_CONFIG "kxp_config"
+#define KXP_PIN_STATS "kxp_stats"
+#define KXP_PIN_REASONS "kxp_reasons"
+
+/* ---- kxp_svc4: frontend -> service port set ------------------------------ */
+
+/* Scope separates the endpoint set for one frontend by traffic source.
+ * Every frontend has a DEFAULT entry. An external frontend (NodePort, LB IP,
+ * externalIP) of an eTP=Local service also has an INTERNAL entry: its DEFAULT
+ * entry holds the local set (used by external clients) and its INTERNAL entry
+ * the cluster-wide set (used by pod and node sources), flagged
+ * KXP_SVC_F_SPLIT on the DEFAULT entry. */
+enum kxp_scope {
+	KXP_SCOPE_DEFAULT = 0,
+	KXP_SCOPE_INTERNAL = 1,
+};
+
+enum kxp_fe_kind {
+	KXP_FE_NONE = 0,
+	KXP_FE_CLUSTERIP = 1,
+	KXP_FE_NODEPORT = 2,
+	KXP_FE_LOADBALANCER = 3,
+	KXP_FE_EXTERNALIP = 4,
+};
+
+enum kxp_algo {
+	KXP_ALGO_RANDOM = 0,
+	KXP_ALGO_RR = 1,
+	KXP_ALGO_MAGLEV = 2,
+};
+
+/* kxp_svc_val.flags */
+#define KXP_SVC_F_SPLIT (1u << 0)     /* DEFAULT entry: pod/node sources use the INTERNAL entry */
+#define KXP_SVC_F_LOCAL_SET (1u << 1) /* this entry's set is the node-local set (eTP/iTP=Local) */
+#define KXP_SVC_F_REJECT (1u << 2)    /* count==0 and no usable endpoint anywhere: reject (else drop) */
+#define KXP_SVC_F_WILDCARD (1u << 3)  /* port 0/proto 0 entry of an active ClusterIP: other ports reject */
+#define KXP_SVC_F_AFFINITY (1u << 4)  /* sessionAffinity ClientIP (timeout in affinity_timeout) */
+#define KXP_SVC_F_LBSR (1u << 5)      /* loadBalancerSourceRanges apply (kxp_lbsr4, by fe_id) */
+#define KXP_SVC_F_EXTERNAL (1u << 6)  /* an external destination (NodePort, LB IP, externalIP) */
+#define KXP_SVC_F_ETP_LOCAL (1u << 7) /* service has externalTrafficPolicy=Local (informative) */
+#define KXP_SVC_F_ITP_LOCAL (1u << 8) /* service has internalTrafficPolicy=Local (informative) */
+
+struct kxp_svc_key {
+	__be32 addr;
+	__be16 port;  /* 0 for a WILDCARD entry */
+	__u8 proto;   /* IPPROTO_TCP/UDP/SCTP; 0 for a WILDCARD entry */
+	__u8 scope;   /* enum kxp_scope */
+};
+
+struct kxp_svc_val {
+	__u32 fe_id;            /* frontend id: kxp_revnat4, kxp_stats, kxp_lbsr4 */
+	__u32 sp_id;            /* service-port set id: kxp_slot (and Maglev, affinity) */
+	__u16 count;            /* usable backends: slots 0..count-1 of sp_id */
+	__u16 flags;            /* KXP_SVC_F_* */
+	__u8 kind;              /* enum kxp_fe_kind */
+	__u8 algo;              /* enum kxp_algo */
+	__u16 pad;
+	__u32 affinity_timeout; /* seconds; 0 = no affinity */
+	__u32 reserved;
+};
+
+/* ---- kxp_slot: {sp_id, slot} -> backend id -------------------------------- */
+struct kxp_slot_key {
+	__u32 sp_id;
+	__u32 slot;
+};
+/* value: __u32 backend id */
+
+/* ---- kxp_backend4: backend id -> address --------------------------------- */
+#define KXP_BE_F_LOCAL (1u << 0)       /* endpoint's nodeName is this node */
+#define KXP_BE_F_TERMINATING (1u << 1) /* serving && terminating (fallback set) */
+
+struct kxp_backend {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 flags; /* KXP_BE_F_* */
+};
+
+/* ---- kxp_revnat4: frontend id -> frontend address ------------------------- */
+struct kxp_revnat {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 kind; /* enum kxp_fe_kind */
+};
+
+/* ---- kxp_ct4 / kxp_snat4: flows ------------------------------------------ */
+enum kxp_dir {
+	KXP_DIR_FWD = 0,   /* as the client sent it: client -> frontend */
+	KXP_DIR_REPLY = 1, /* as the backend sends it: backend -> client (or SNAT address) */
+};
+
+/* A 5-tuple exactly as it appears in the packet, plus its direction. */
+struct kxp_flow4 {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 dir; /* enum kxp_dir */
+	__u16 pad;
+};
+
+/* The rewritten tuple: a ct entry stores the translation itself, never an id
+ * that could be reused. FWD: {client or SNAT addr, backend}. REPLY: {frontend,
+ * client}. ICMP ids are carried in the port fields. */
+struct kxp_nat4 {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+};
+
+/* kxp_ct_val.flags */
+#define KXP_CT_F_SNAT (1u << 0)       /* flow is masqueraded (Spine II) */
+#define KXP_CT_F_SEEN_REPLY (1u << 1) /* a reply was translated */
+#define KXP_CT_F_CLOSING (1u << 2)    /* FIN or RST seen: short lifetime */
+#define KXP_CT_F_HOSTNS (1u << 3)     /* created by a socket hook */
+
+struct kxp_ct_val {
+	struct kxp_nat4 nat; /* the tuple to write into the packet */
+	__u32 fe_id;
+	__u16 flags;         /* KXP_CT_F_* */
+	__u8 kind;           /* enum kxp_fe_kind of the frontend */
+	__u8 pad;
+	__u64 created;       /* bpf_ktime_get_ns() */
+	__u64 last_seen;     /* bpf_ktime_get_ns() */
+};
+
+/* kxp_snat4: key kxp_flow4 (both directions), value as below. */
+struct kxp_snat_val {
+	struct kxp_nat4 nat;
+	__u32 flags;
+	__u64 last_seen;
+};
+
+/* ---- kxp_nodeip4: node address -> flags ----------------------------------- */
+#define KXP_NODEIP_F_LOCAL (1u << 0)    /* assigned to this node (source class "node") */
+#define KXP_NODEIP_F_NODEPORT (1u << 1) /* serves NodePorts (--nodeport-addresses) */
+#define KXP_NODEIP_F_PRIMARY (1u << 2)  /* the node's primary address (SNAT source default) */
+
+struct kxp_nodeip {
+	__u32 flags;
+	__u32 ifindex; /* device holding the address, 0 if unknown */
+};
+
+/* ---- kxp_lbsr4: {fe_id, prefix} -> allow (LPM trie, Spine II) ------------- */
+struct kxp_lbsr_key {
+	__u32 prefixlen; /* 32 + prefix length of the source range */
+	__u32 fe_id;     /* matched with a full 32-bit prefix */
+	__be32 addr;
+};
+
+/* ---- kxp_config: array[1], node-wide settings ----------------------------- */
+struct kxp_cidr4 {
+	__be32 addr;
+	__be32 mask;
+};
+
+#define KXP_CFG_F_MASQ_ALL (1u << 0) /* --masquerade-all */
+
+struct kxp_config {
+	__u32 layout_version; /* KXP_LAYOUT_VERSION of the writer; 0 = not configured */
+	__u32 flags;          /* KXP_CFG_F_* */
+	__u32 n_cluster;      /* valid entries in cluster[] (the local detector) */
+	__u32 n_service;      /* valid entries in service[] */
+	struct kxp_cidr4 cluster[KXP_MAX_CIDRS];
+	struct kxp_cidr4 service[KXP_MAX_CIDRS];
+	__be32 snat_addr;     /* masquerade source (Spine II); 0 = primary node IP */
+	__u16 snat_port_min;  /* host order; SNAT port range (Spine II) */
+	__u16 snat_port_max;
+	__u32 reserved[14];
+};
+
+/* ---- kxp_stats: per-CPU array, fe_id -> counters --------------------------- */
+struct kxp_stats {
+	__u64 packets; /* translated (or decided) packets to this frontend */
+	__u64 bytes;
+	__u64 drops;
+	__u64 rejects;
+	__u64 passed;  /* matched this frontend but passed untouched (e.g. needs SNAT before Spine II) */
+	__u64 snat_fail;
+};
+
+/* ---- kxp_reasons: per-CPU array, reason -> packets --------------------------
+ * Stable numbers: never renumber, only append. Names in kxp_reason_names(). */
+enum kxp_reason {
+	KXP_R_OK = 0,             /* translated and forwarded */
+	KXP_R_NOT_SERVICE = 1,    /* pass: destination is no frontend */
+	KXP_R_MALFORMED = 2,      /* pass: truncated or invalid L3/L4 header */
+	KXP_R_FRAGMENT = 3,       /* pass: IP fragment to a frontend (not translated) */
+	KXP_R_UNKNOWN_PROTO = 4,  /* pass: L4 protocol kxp does not translate */
+	KXP_R_NO_ENDPOINTS = 5,   /* reject: no usable endpoint anywhere */
+	KXP_R_POLICY_DROP = 6,    /* drop: endpoints exist, none fits the traffic policy */
+	KXP_R_SVC_CIDR_DROP = 7,  /* drop: unallocated address inside --service-cidr */
+	KXP_R_PORT_UNKNOWN = 8,   /* reject: active ClusterIP, port/proto not served */
+	KXP_R_NEEDS_SNAT = 9,     /* pass: flow needs masquerade (until Spine II) */
+	KXP_R_CT_MISS = 10,       /* drop: non-SYN packet of an unknown flow to a frontend */
+	KXP_R_NO_BACKEND = 11,    /* drop: slot or backend entry missing (map race) */
+	KXP_R_CSUM = 12,          /* drop: checksum/rewrite helper failed */
+	KXP_R_LBSR_DENY = 13,     /* drop: source outside loadBalancerSourceRanges */
+	KXP_R_SNAT_FAIL = 14,     /* drop: no free SNAT port */
+	KXP_R_REJECT_LIMIT = 15,  /* drop: reject rate limit hit */
+	KXP_R_REPLY = 16,         /* reverse-translated reply */
+	KXP_R_CT_HIT = 17,        /* translated by an existing ct entry */
+	KXP_R_NOT_IPV4 = 18,      /* pass: not IPv4 */
+	KXP_R_MAX = 32,           /* array size; room to append */
+};
+
+/* ---- trace: what a program decided on its last run (trace copies only) ---- */
+enum kxp_verdict {
+	KXP_V_PASS = 0,    /* packet left untouched */
+	KXP_V_FORWARD = 1, /* packet translated and forwarded */
+	KXP_V_DROP = 2,
+	KXP_V_REJECT = 3,
+};
+
+struct kxp_trace_res {
+	__u32 verdict;    /* enum kxp_verdict */
+	__u32 reason;     /* enum kxp_reason */
+	__u32 fe_id;
+	__u32 backend_id; /* 0 if none */
+	__be32 backend_addr;
+	__be16 backend_port;
+	__u8 snat;        /* 1 if the flow was (or would be) masqueraded */
+	__u8 stage;       /* 1 = xdp, 2 = tc ingress, 3 = tc egress */
+	__be32 src_addr;  /* source after translation */
+	__be32 dst_addr;
+	__be16 src_port;
+	__be16 dst_port;
+};
+
+/* ---- layout locks ---------------------------------------------------------- */
+#define KXP_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " layout changed: bump KXP_LAYOUT_VERSION")
+KXP_ASSERT_SIZE(struct kxp_svc_key, 8);
+KXP_ASSERT_SIZE(struct kxp_svc_val, 24);
+KXP_ASSERT_SIZE(struct kxp_slot_key, 8);
+KXP_ASSERT_SIZE(struct kxp_backend, 8);
+KXP_ASSERT_SIZE(struct kxp_revnat, 8);
+KXP_ASSERT_SIZE(struct kxp_flow4, 16);
+KXP_ASSERT_SIZE(struct kxp_nat4, 12);
+KXP_ASSERT_SIZE(struct kxp_ct_val, 40);
+KXP_ASSERT_SIZE(struct kxp_snat_val, 24);
+KXP_ASSERT_SIZE(struct kxp_nodeip, 8);
+KXP_ASSERT_SIZE(struct kxp_lbsr_key, 12);
+KXP_ASSERT_SIZE(struct kxp_config, 208);
+KXP_ASSERT_SIZE(struct kxp_stats, 48);
+KXP_ASSERT_SIZE(struct kxp_trace_res, 36);
+_Static_assert(__builtin_offsetof(struct kxp_ct_val, created) == 24, "kxp_ct_val timestamps must be 8-aligned");
+_Static_assert(__builtin_offsetof(struct kxp_svc_val, affinity_timeout) == 16, "kxp_svc_val layout");
+
+#endif /* KXP_ABI_H */

@@ -1,0 +1,69 @@
+/* The dataplane: load the BPF objects, create or adopt the pinned maps under
+ * /sys/fs/bpf/kxp-<instance>/, attach to devices, and write desired state. */
+#ifndef KXP_DATAPLANE_H
+#define KXP_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/desired.h"
+
+enum kxp_map_id {
+	KXP_MAP_SVC, KXP_MAP_SLOT, KXP_MAP_BACKEND, KXP_MAP_REVNAT, KXP_MAP_CT, KXP_MAP_SNAT,
+	KXP_MAP_NODEIP, KXP_MAP_LBSR, KXP_MAP_CONFIG, KXP_MAP_STATS, KXP_MAP_REASONS,
+	KXP_MAP__COUNT,
+};
+
+enum kxp_xdp_mode { KXP_XDP_NATIVE, KXP_XDP_GENERIC, KXP_XDP_OFF };
+
+struct kxp_dp_opts {
+	const char *instance;       /* pins under /sys/fs/bpf/kxp-<instance> */
+	uint32_t max_frontends;     /* 0 = default (KXP_DEF_*) */
+	uint32_t max_backends;
+	uint32_t max_slots;
+	uint32_t max_ct;
+	uint32_t max_snat;
+	bool trace;                 /* load stateless trace copies (kxp_trace_mode=1), never pin/attach */
+	bool no_pin;                /* test use: maps created unpinned (instance ignored) */
+};
+
+struct kxp_dp;
+
+/* Load programs and create maps, or adopt the pinned maps of an instance.
+ * Mounts bpffs on /sys/fs/bpf if it is not mounted. Returns -errno. */
+int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o);
+/* Open only the pinned maps of an instance (for listings). -ENOENT if none. */
+int kxp_dp_open_pinned(struct kxp_dp **out, const char *instance);
+void kxp_dp_close(struct kxp_dp *dp);
+
+int kxp_dp_map_fd(const struct kxp_dp *dp, enum kxp_map_id id);
+const char *kxp_map_pin_name(enum kxp_map_id id);
+/* Program fds (for BPF_PROG_TEST_RUN and attach); -1 if not loaded. */
+int kxp_dp_prog_xdp(const struct kxp_dp *dp);
+int kxp_dp_prog_tc_ingress(const struct kxp_dp *dp);
+int kxp_dp_prog_tc_egress(const struct kxp_dp *dp);
+/* Trace copies: the result of the last run of a program (NULL if !trace). */
+const struct kxp_trace_res *kxp_dp_trace_res(const struct kxp_dp *dp, int stage);
+
+/* Attachments in the current network namespace. Idempotent (replace in place). */
+int kxp_dp_attach_xdp(struct kxp_dp *dp, int ifindex, enum kxp_xdp_mode mode, enum kxp_xdp_mode *used);
+int kxp_dp_attach_tc(struct kxp_dp *dp, int ifindex);   /* ingress + egress */
+
+/* Write the desired state: diff against what the maps hold and apply only the
+ * differences, in an order that never exposes a half-written service.
+ * Counts of what changed go to *st (may be NULL). Returns 0 or -errno
+ * (e.g. -ENOSPC when a map is full; everything that fits is still written). */
+struct kxp_apply_stats {
+	uint32_t fe_added, fe_updated, fe_removed;
+	uint32_t be_added, be_removed;
+	uint32_t slots_written, slots_removed;
+	uint32_t nodeips_changed;
+	bool config_changed;
+};
+int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st);
+
+/* Detach everything instance made (in the current netns) and unpin its
+ * directory. Idempotent. */
+int kxp_dp_cleanup(const char *instance);
+
+#endif
