@@ -2,6 +2,7 @@
 # Debian 12 packages; `make demo`, `make test` and `make bench` install them
 # first, so each works as the first command on a fresh machine. V=1 shows commands.
 .DELETE_ON_ERROR:
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 BUILD ?= build

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Every kxp map, one comment each. Included by every BPF object, so the XDP
+ * and TC objects declare identical maps; the loader shares them through pins
+ * (bpf_map__reuse_fd). Sizes are defaults; the loader resizes before load. */
+#ifndef KXP_BPF_MAPS_H
+#define KXP_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <kxp/abi.h>
+
+/* Frontends: {addr, port, proto, scope} -> fe id, set id, backend count, flags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KXP_DEF_MAX_FRONTENDS);
+	__type(key, struct kxp_svc_key);
+	__type(value, struct kxp_svc_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} kxp_svc4 SEC(".maps");
+
+/* Backend slots of a set: {sp_id, slot} -> backend id; slots 0..count-1 are valid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KXP_DEF_MAX_SLOTS);
+	__type(key, struct kxp_slot_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} kxp_slot SEC(".maps");
+
+/* Backends: id -> {addr, port, proto, flags}. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KXP_DEF_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct kxp_backend);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} kxp_backend4 SEC(".maps");
+
+/* Reverse NAT: frontend id -> frontend address (listings, ICMP error translation). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KXP_DEF_MAX_FRONTENDS);
+	__type(key, __u32);
+	__type(value, struct kxp_revnat);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} kxp_revnat4 SEC(".maps");
+
+/* Conntrack: flow (as seen, per direction) -> the translation to apply. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KXP_DEF_MAX_CT);
+	__type(key, struct kxp_flow4);
+	__type(value, struct kxp_ct_val);
+} kxp_ct4 SEC(".maps");
+
+/* Masquerade state, both directions of each SNATed flow (Spine II). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KXP_DEF_MAX_SNAT);
+	__type(key, struct kxp_flow4);
+	__type(value, struct kxp_snat_val);
+} kxp_snat4 SEC(".maps");
+
+/* Node addresses: addr -> flags (source class "node", serves NodePorts). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KXP_DEF_MAX_NODEIPS);
+	__type(key, __be32);
+	__type(value, struct kxp_nodeip);
+} kxp_nodeip4 SEC(".maps");
+
+/* loadBalancerSourceRanges: {fe_id, source prefix} -> allow (Spine II). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, KXP_DEF_MAX_LBSR);
+	__type(key, struct kxp_lbsr_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} kxp_lbsr4 SEC(".maps");
+
+/* Node-wide settings (a map, not globals, so every loaded copy sees the same). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kxp_config);
+} kxp_config SEC(".maps");
+
+/* Per-frontend counters, indexed by fe id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KXP_DEF_MAX_FRONTENDS + 1);
+	__type(key, __u32);
+	__type(value, struct kxp_stats);
+} kxp_stats SEC(".maps");
+
+/* Per-reason packet counters (enum kxp_reason). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KXP_R_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} kxp_reasons SEC(".maps");
+
+#endif
