@@ -54,7 +54,7 @@ UNIT_SRCS := $(sort $(wildcard selftests/unit/*.c) selftests/lib/testlib.c)
 BPFT_SRCS := $(sort $(wildcard selftests/bpf/*.c) selftests/lib/testlib.c)
 HELPER_SRCS := $(sort $(wildcard selftests/helpers/*.c))
 HELPERS := $(patsubst selftests/helpers/%.c,$(BUILD)/%,$(HELPER_SRCS))
-BENCH_SRCS := $(sort $(wildcard bench/*.c))
+BENCH_SRCS := $(filter-out %.bpf.c,$(sort $(wildcard bench/*.c)))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .PHONY: all deps demo test test-unit test-bpf test-e2e bench bench-quick clean format

@@ -90,6 +90,8 @@ struct k8s_node {
 	bool tbd_taint;          /* ToBeDeletedByClusterAutoscaler taint */
 };
 
+/* The arrays are malloc'ed and grown by doubling: code that appends must keep
+ * the capacity at least the next power of two >= n (k8s/decode.c does). */
 struct kxp_objects {
 	struct k8s_service *svcs;
 	size_t n_svcs;

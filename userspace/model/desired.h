@@ -38,6 +38,9 @@ struct kxp_d_frontend {
 	int set;          /* index into kxp_desired.sets; -1 = no usable endpoint in this set */
 	char *svc;        /* "namespace/name" */
 	char *port_name;  /* Service port name ("" allowed) */
+	/* loadBalancerSourceRanges (IPv4) of a KXP_SVC_F_LBSR frontend, else NULL/0 */
+	struct kxp_cidr4 *lbsr;
+	size_t n_lbsr;
 };
 
 struct kxp_d_nodeip {

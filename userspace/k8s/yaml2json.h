@@ -1,0 +1,17 @@
+/* YAML (1.1, as Kubernetes reads it) to cJSON, so that JSON and YAML
+ * manifests go through one decoder. */
+#ifndef KXP_K8S_YAML2JSON_H
+#define KXP_K8S_YAML2JSON_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+/* Parse every document of text into a cJSON array (one element per
+ * document; an empty document is a JSON null). Plain scalars resolve as in
+ * YAML 1.1 (ints, floats, bools incl. yes/no/on/off, null/~); quoted and
+ * block scalars stay strings. Anchors/aliases are expanded. On a syntax error
+ * returns -EINVAL with a message ("line N: ...") in err; -ENOMEM. */
+int k8s_yaml_parse(const char *text, size_t len, cJSON **docs, char *err, size_t errlen);
+
+#endif
