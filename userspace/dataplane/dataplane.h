@@ -25,6 +25,8 @@ struct kxp_dp_opts {
 	uint32_t max_snat;
 	bool trace;                 /* load stateless trace copies (kxp_trace_mode=1), never pin/attach */
 	bool no_pin;                /* test use: maps created unpinned (instance ignored) */
+	char *errbuf;               /* optional: a one-line explanation of a failure */
+	size_t errbuf_len;
 };
 
 struct kxp_dp;
@@ -59,8 +61,26 @@ struct kxp_apply_stats {
 	uint32_t slots_written, slots_removed;
 	uint32_t nodeips_changed;
 	bool config_changed;
+	/* appended after the first contract */
+	uint32_t be_updated;        /* backends whose flags changed in place */
+	uint32_t revnat_written, revnat_removed;
+	uint32_t lbsr_written, lbsr_removed;
+	uint32_t writes;            /* map updates + deletes issued (0 = nothing changed) */
+	uint32_t n_failed;          /* entries that could not be written (map or id space full) */
+	char failed[8][128];        /* the first min(n_failed, 8) of them, described */
 };
 int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st);
+
+/* Handle and priority of kxp's cls_bpf filters (ingress and egress). The
+ * priority runs kxp before filters added without an explicit priority (the
+ * kernel's automatic priorities start at 0xc000) but after low-numbered ones
+ * that a CNI owning the device may use. */
+#define KXP_TC_HANDLE 0x6b78u   /* "kx" */
+#define KXP_TC_PRIO 0x100u
+
+/* Where attachments are recorded, one file per instance (text, one line per
+ * device and network namespace): detach and qdisc ownership for cleanup. */
+#define KXP_STATE_DIR "/run/kxp"
 
 /* Detach everything instance made (in the current netns) and unpin its
  * directory. Idempotent. */

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Connection tracking for translated flows: two kxp_ct4 entries per flow (FWD
+ * keyed as the client sends, REPLY keyed as the backend answers), lifetimes,
+ * and the refresh rules. Trace copies read entries but never write them.
+ *
+ * Lifetimes, measured from last_seen (an expired entry is a miss):
+ *   TCP/SCTP before any reply      60 s
+ *   TCP/SCTP after a reply          8 h
+ *   TCP after FIN or RST (CLOSING) 10 s (both entries)
+ *   UDP                           120 s
+ * last_seen is written at most once a second per entry, to limit writes to
+ * shared cache lines. SCTP chunks are not inspected (no SHUTDOWN/ABORT). */
+#ifndef KXP_BPF_CT_H
+#define KXP_BPF_CT_H
+
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/stats.h"
+
+#define KXP_NSEC 1000000000ull
+#define KXP_CT_NEW_NS (60 * KXP_NSEC)
+#define KXP_CT_EST_NS (8 * 3600 * KXP_NSEC)
+#define KXP_CT_CLOSING_NS (10 * KXP_NSEC)
+#define KXP_CT_UDP_NS (120 * KXP_NSEC)
+#define KXP_CT_TOUCH_NS KXP_NSEC
+
+static __always_inline bool kxp_ct_expired(const struct kxp_ct_val *v, __u8 proto, __u64 now)
+{
+	__u64 life;
+
+	if (v->flags & KXP_CT_F_CLOSING)
+		life = KXP_CT_CLOSING_NS;
+	else if (proto == IPPROTO_UDP)
+		life = KXP_CT_UDP_NS;
+	else if (v->flags & KXP_CT_F_SEEN_REPLY)
+		life = KXP_CT_EST_NS;
+	else
+		life = KXP_CT_NEW_NS;
+	/* last_seen may be a little ahead of `now` when another CPU touched it. */
+	return now > v->last_seen && now - v->last_seen > life;
+}
+
+/* The other direction's key is the swapped translation of this entry:
+ * FWD {c, fe, cp, fep} -> nat {c, b, cp, bp}  => REPLY key {b, c, bp, cp};
+ * REPLY {b, c, bp, cp} -> nat {fe, c, fep, cp} => FWD key {c, fe, cp, fep}. */
+static __always_inline void kxp_ct_other_key(const struct kxp_ct_val *v, __u8 proto, __u8 dir,
+					     struct kxp_flow4 *k)
+{
+	k->saddr = v->nat.daddr;
+	k->daddr = v->nat.saddr;
+	k->sport = v->nat.dport;
+	k->dport = v->nat.sport;
+	k->proto = proto;
+	k->dir = dir == KXP_DIR_FWD ? KXP_DIR_REPLY : KXP_DIR_FWD;
+	k->pad = 0;
+}
+
+/* Refresh an entry a packet used: last_seen, and the flags that change its
+ * lifetime (first reply, FIN/RST), which are mirrored onto the other entry
+ * so both directions expire together. The extra lookup happens only when a
+ * flag changes, i.e. a few times per flow. */
+static __always_inline void kxp_ct_touch(struct kxp_ct_val *v, const struct kxp_pkt *p, __u8 dir, __u64 now)
+{
+	struct kxp_flow4 ok = {};
+	struct kxp_ct_val *o;
+	__u16 add = 0;
+
+	if (kxp_trace_mode)
+		return;
+	if (dir == KXP_DIR_REPLY && !(v->flags & KXP_CT_F_SEEN_REPLY))
+		add |= KXP_CT_F_SEEN_REPLY;
+	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (KXP_TCP_FIN | KXP_TCP_RST)) &&
+	    !(v->flags & KXP_CT_F_CLOSING))
+		add |= KXP_CT_F_CLOSING;
+	if (now > v->last_seen + KXP_CT_TOUCH_NS || add)
+		v->last_seen = now;
+	if (!add)
+		return;
+	v->flags |= add;
+	kxp_ct_other_key(v, p->proto, dir, &ok);
+	o = bpf_map_lookup_elem(&kxp_ct4, &ok);
+	if (o) {
+		o->flags |= add;
+		o->last_seen = now;
+	}
+}
+
+enum kxp_reply {
+	KXP_REPLY_NONE = 0,  /* not a reply of a translated flow */
+	KXP_REPLY_NAT = 1,   /* d holds the reverse translation */
+	KXP_REPLY_LATER = 2, /* a reply, left for TC egress (see below) */
+};
+
+/* TC: is this packet a reply of a translated flow? Fills d with the reverse
+ * translation (source back to the frontend). At ingress, a reply whose
+ * frontend is an address of this node (NodePort, a node-held externalIP) is
+ * left untranslated: translated here it would enter the stack with a local
+ * source address and be dropped as a martian. The stack forwards it as the
+ * backend sent it, and TC egress of the outgoing device translates it.
+ * ClusterIPs are never node addresses, so their replies skip that lookup. */
+static __always_inline int kxp_ct_reply(const struct kxp_pkt *p, struct kxp_dec *d, bool ingress)
+{
+	struct kxp_flow4 k = {
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.sport = p->sport,
+		.dport = p->dport,
+		.proto = p->proto,
+		.dir = KXP_DIR_REPLY,
+	};
+	struct kxp_ct_val *v;
+	__u64 now;
+
+	v = bpf_map_lookup_elem(&kxp_ct4, &k);
+	if (!v)
+		return KXP_REPLY_NONE;
+	now = bpf_ktime_get_ns();
+	if (kxp_ct_expired(v, p->proto, now))
+		return KXP_REPLY_NONE;
+	if (ingress && v->kind != KXP_FE_CLUSTERIP) {
+		struct kxp_nodeip *n = bpf_map_lookup_elem(&kxp_nodeip4, &v->nat.saddr);
+
+		if (n && (n->flags & KXP_NODEIP_F_LOCAL))
+			return KXP_REPLY_LATER;
+	}
+	d->nat = v->nat;
+	d->fe_id = v->fe_id;
+	d->has_fe = 1;
+	d->be_addr = p->saddr;
+	d->be_port = p->sport;
+	d->snat = !!(v->flags & KXP_CT_F_SNAT);
+	kxp_dec_set(d, KXP_V_FORWARD, KXP_R_REPLY);
+	kxp_ct_touch(v, p, KXP_DIR_REPLY, now);
+	return KXP_REPLY_NAT;
+}
+
+/* Record a new flow (never in trace copies). When `replace` is false the FWD
+ * entry is claimed with BPF_NOEXIST, so two CPUs racing on the first packets
+ * of one flow agree: the loser adopts the winner's choice, returned in `fwd`
+ * (return 1), and writes nothing. Returns 0 when our entries were written.
+ * The REPLY entry follows the FWD entry; no reply can exist before the first
+ * packet has been forwarded. */
+static __always_inline int kxp_ct_create(const struct kxp_pkt *p, struct kxp_ct_val *fwd, bool replace)
+{
+	struct kxp_flow4 fk = {
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.sport = p->sport,
+		.dport = p->dport,
+		.proto = p->proto,
+		.dir = KXP_DIR_FWD,
+	};
+	struct kxp_flow4 rk = {
+		.saddr = fwd->nat.daddr,
+		.daddr = fwd->nat.saddr,
+		.sport = fwd->nat.dport,
+		.dport = fwd->nat.sport,
+		.proto = p->proto,
+		.dir = KXP_DIR_REPLY,
+	};
+	struct kxp_ct_val rev = *fwd;
+	struct kxp_ct_val *cur;
+
+	if (bpf_map_update_elem(&kxp_ct4, &fk, fwd, replace ? BPF_ANY : BPF_NOEXIST)) {
+		cur = bpf_map_lookup_elem(&kxp_ct4, &fk);
+		if (!cur)
+			return -1;
+		*fwd = *cur;
+		return 1;
+	}
+	rev.nat.saddr = p->daddr;
+	rev.nat.daddr = p->saddr;
+	rev.nat.sport = p->dport;
+	rev.nat.dport = p->sport;
+	bpf_map_update_elem(&kxp_ct4, &rk, &rev, BPF_ANY);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The frontend decision shared by XDP and TC ingress: frontend lookup, source
+ * class, endpoint set (scope), conntrack, backend selection and the verdict.
+ * It only decides (and records ct state); the caller rewrites the packet.
+ * The full rule list is in the header comment of kxp_tc.bpf.c. */
+#ifndef KXP_BPF_LB_H
+#define KXP_BPF_LB_H
+
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/stats.h"
+#include "lib/ct.h"
+
+enum kxp_src {
+	KXP_SRC_EXTERNAL = 0,
+	KXP_SRC_POD = 1,
+	KXP_SRC_NODE = 2,
+};
+
+static __always_inline bool kxp_in_cidrs(__be32 a, const struct kxp_cidr4 *c, __u32 n)
+{
+	int i;
+
+	for (i = 0; i < KXP_MAX_CIDRS; i++) {
+		if (i >= n)
+			break;
+		if (((a ^ c[i].addr) & c[i].mask) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* By address, never by device (pods of other nodes arrive on the external
+ * device): a LOCAL node address is the node, the cluster CIDRs are pods. */
+static __always_inline int kxp_src_class(__be32 saddr, const struct kxp_config *cfg)
+{
+	struct kxp_nodeip *n = bpf_map_lookup_elem(&kxp_nodeip4, &saddr);
+
+	if (n && (n->flags & KXP_NODEIP_F_LOCAL))
+		return KXP_SRC_NODE;
+	if (kxp_in_cidrs(saddr, cfg->cluster, cfg->n_cluster))
+		return KXP_SRC_POD;
+	return KXP_SRC_EXTERNAL;
+}
+
+/* Random choice among slots 0..count-1 of the set (all algorithms for now). */
+static __always_inline int kxp_lb_select(const struct kxp_svc_val *set, struct kxp_dec *d)
+{
+	struct kxp_slot_key sk = {
+		.sp_id = set->sp_id,
+		.slot = bpf_get_prandom_u32() % set->count,
+	};
+	struct kxp_backend *be;
+	__u32 *id;
+
+	id = bpf_map_lookup_elem(&kxp_slot, &sk);
+	if (!id)
+		return -1;
+	be = bpf_map_lookup_elem(&kxp_backend4, id);
+	if (!be)
+		return -1;
+	d->backend_id = *id;
+	d->be_addr = be->addr;
+	d->be_port = be->port;
+	return 0;
+}
+
+/* No frontend for daddr:dport/proto. Inside a service CIDR: an active
+ * ClusterIP (WILDCARD entry) rejects unknown ports, any other address there
+ * is dropped; elsewhere the packet is none of kxp's business. */
+static __always_inline void kxp_lb_unknown(const struct kxp_pkt *p, const struct kxp_config *cfg,
+					   struct kxp_dec *d)
+{
+	struct kxp_svc_key k = { .addr = p->daddr, .scope = KXP_SCOPE_DEFAULT };
+	struct kxp_svc_val *w;
+
+	if (!cfg->n_service || !kxp_in_cidrs(p->daddr, cfg->service, cfg->n_service))
+		return;
+	w = bpf_map_lookup_elem(&kxp_svc4, &k);
+	if (!w) {
+		kxp_dec_set(d, KXP_V_DROP, KXP_R_SVC_CIDR_DROP);
+		return;
+	}
+	d->has_fe = 1;
+	d->fe_id = w->fe_id;
+	kxp_dec_set(d, KXP_V_REJECT, KXP_R_PORT_UNKNOWN);
+}
+
+/* Fragments are never translated (no reassembly yet). One "to a frontend"
+ * is counted FRAGMENT: the first fragment by its ports, later fragments by
+ * the address alone, which only ClusterIPs (WILDCARD entry) provide. */
+static __always_inline void kxp_lb_fragment(const struct kxp_pkt *p, struct kxp_dec *d)
+{
+	struct kxp_svc_key k = { .addr = p->daddr, .scope = KXP_SCOPE_DEFAULT };
+	struct kxp_svc_val *svc = NULL;
+
+	if (p->has_ports) {
+		k.port = p->dport;
+		k.proto = p->proto;
+		svc = bpf_map_lookup_elem(&kxp_svc4, &k);
+		k.port = 0;
+		k.proto = 0;
+	}
+	if (!svc)
+		svc = bpf_map_lookup_elem(&kxp_svc4, &k);
+	if (!svc)
+		return;
+	d->has_fe = 1;
+	d->fe_id = svc->fe_id;
+	kxp_dec_set(d, KXP_V_PASS, KXP_R_FRAGMENT);
+}
+
+static __always_inline bool kxp_fe_external(const struct kxp_svc_val *svc)
+{
+	return (svc->flags & KXP_SVC_F_EXTERNAL) || svc->kind == KXP_FE_NODEPORT ||
+	       svc->kind == KXP_FE_LOADBALANCER || svc->kind == KXP_FE_EXTERNALIP;
+}
+
+/* The decision for a parsed, unfragmented TCP/UDP/SCTP packet that is not a
+ * reply. d starts as {PASS, NOT_SERVICE}. */
+static __always_inline void kxp_lb_frontend(const struct kxp_pkt *p, struct kxp_dec *d)
+{
+	struct kxp_svc_key k = {
+		.addr = p->daddr,
+		.port = p->dport,
+		.proto = p->proto,
+		.scope = KXP_SCOPE_DEFAULT,
+	};
+	struct kxp_flow4 fk = {
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.sport = p->sport,
+		.dport = p->dport,
+		.proto = p->proto,
+		.dir = KXP_DIR_FWD,
+	};
+	struct kxp_svc_val *svc, *set;
+	struct kxp_config *cfg;
+	struct kxp_ct_val *ct, nv = {};
+	__u32 zero = 0;
+	bool syn, replace;
+	__u64 now;
+	int src;
+
+	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
+	if (!cfg)
+		return;
+	svc = bpf_map_lookup_elem(&kxp_svc4, &k);
+	if (!svc) {
+		kxp_lb_unknown(p, cfg, d);
+		return;
+	}
+	d->has_fe = 1;
+	d->fe_id = svc->fe_id;
+
+	src = kxp_src_class(p->saddr, cfg);
+	/* E.29-E.32: who would be masqueraded (decided before hairpin, E.30). */
+	if (!kxp_fe_external(svc))
+		d->snat = (cfg->flags & KXP_CFG_F_MASQ_ALL) || (cfg->n_cluster && src != KXP_SRC_POD);
+	else if (svc->flags & (KXP_SVC_F_SPLIT | KXP_SVC_F_ETP_LOCAL))
+		d->snat = src == KXP_SRC_NODE;
+	else
+		d->snat = 1;
+
+	if (svc->flags & KXP_SVC_F_LBSR) {
+		struct kxp_lbsr_key lk = { .prefixlen = 64, .fe_id = svc->fe_id, .addr = p->saddr };
+
+		if (!bpf_map_lookup_elem(&kxp_lbsr4, &lk)) {
+			kxp_dec_set(d, KXP_V_DROP, KXP_R_LBSR_DENY);
+			return;
+		}
+	}
+
+	/* eTP=Local: pods and the node use the cluster-wide set (J). */
+	set = svc;
+	if ((svc->flags & KXP_SVC_F_SPLIT) && src != KXP_SRC_EXTERNAL) {
+		k.scope = KXP_SCOPE_INTERNAL;
+		set = bpf_map_lookup_elem(&kxp_svc4, &k);
+		if (!set) {
+			kxp_dec_set(d, KXP_V_DROP, KXP_R_NO_BACKEND);
+			return;
+		}
+	}
+
+	/* An existing flow keeps its backend whatever the set is now (K.44),
+	 * except that a SYN on a closing entry is a new connection reusing the
+	 * port and is balanced anew. */
+	syn = p->proto == IPPROTO_TCP && (p->tcp_flags & (KXP_TCP_SYN | KXP_TCP_ACK)) == KXP_TCP_SYN;
+	now = bpf_ktime_get_ns();
+	ct = bpf_map_lookup_elem(&kxp_ct4, &fk);
+	if (ct && !kxp_ct_expired(ct, p->proto, now) && !(syn && (ct->flags & KXP_CT_F_CLOSING))) {
+		d->nat = ct->nat;
+		d->be_addr = ct->nat.daddr;
+		d->be_port = ct->nat.dport;
+		d->snat = !!(ct->flags & KXP_CT_F_SNAT);
+		kxp_dec_set(d, KXP_V_FORWARD, KXP_R_CT_HIT);
+		kxp_ct_touch(ct, p, KXP_DIR_FWD, now);
+		return;
+	}
+	replace = ct != NULL;
+
+	if (!set->count) {
+		if (set->flags & KXP_SVC_F_REJECT)
+			kxp_dec_set(d, KXP_V_REJECT, KXP_R_NO_ENDPOINTS);
+		else
+			kxp_dec_set(d, KXP_V_DROP, KXP_R_POLICY_DROP);
+		return;
+	}
+	if (kxp_lb_select(set, d)) {
+		kxp_dec_set(d, KXP_V_DROP, KXP_R_NO_BACKEND);
+		return;
+	}
+	if (d->be_addr == p->saddr)
+		d->snat = 1; /* hairpin (E.30) */
+	if (d->snat) {
+		kxp_dec_set(d, KXP_V_PASS, KXP_R_NEEDS_SNAT);
+		return;
+	}
+	/* Only a SYN opens a TCP flow: mid-stream packets of unknown flows
+	 * (from before kxp, or after a ct eviction) are never balanced anew. */
+	if (p->proto == IPPROTO_TCP && !syn) {
+		kxp_dec_set(d, KXP_V_DROP, KXP_R_CT_MISS);
+		return;
+	}
+	/* A new SCTP port would need a CRC32c over the whole packet. */
+	if (p->proto == IPPROTO_SCTP && d->be_port != p->dport) {
+		kxp_dec_set(d, KXP_V_PASS, KXP_R_UNKNOWN_PROTO);
+		return;
+	}
+
+	d->nat.saddr = p->saddr;
+	d->nat.daddr = d->be_addr;
+	d->nat.sport = p->sport;
+	d->nat.dport = d->be_port;
+	kxp_dec_set(d, KXP_V_FORWARD, KXP_R_OK);
+	if (kxp_trace_mode)
+		return;
+	nv.nat = d->nat;
+	nv.fe_id = svc->fe_id;
+	nv.kind = svc->kind;
+	nv.created = now;
+	nv.last_seen = now;
+	if (kxp_ct_create(p, &nv, replace) == 1) {
+		/* another CPU created this flow first: follow its choice */
+		d->nat = nv.nat;
+		d->backend_id = 0;
+		d->be_addr = nv.nat.daddr;
+		d->be_port = nv.nat.dport;
+		d->reason = KXP_R_CT_HIT;
+	}
+}
+
+#endif

@@ -1,0 +1,241 @@
+/* Test environment for the datapath fixtures (see tenv.h): real loader, real
+ * writer, BPF_PROG_TEST_RUN with repeat=1 and decoded failure reports. */
+#include "tenv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "../lib/testlib.h"
+
+int tenv_open(struct tenv *e)
+{
+	return tenv_open_instance(e, NULL);
+}
+
+int tenv_open_instance(struct tenv *e, const char *instance)
+{
+	struct kxp_dp_opts o = { .instance = instance, .no_pin = !instance, .max_ct = 4096, .max_frontends = 1024, .max_backends = 1024,
+				 .max_slots = 4096, .max_snat = 1024 };
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	o.errbuf = e->errbuf;
+	o.errbuf_len = sizeof(e->errbuf);
+	err = kxp_dp_open(&e->dp, &o);
+	if (err) {
+		kxp_test_fail(__FILE__, __LINE__, "kxp_dp_open: %s (%s)", strerror(-err), e->errbuf);
+		return err;
+	}
+	e->d.fe = e->fe;
+	e->d.sets = e->sets;
+	e->d.nodeips = e->nip;
+	e->nip[0] = (struct kxp_d_nodeip){ NODE_IP, KXP_NODEIP_F_LOCAL | KXP_NODEIP_F_NODEPORT | KXP_NODEIP_F_PRIMARY };
+	e->d.n_nodeips = 1;
+	e->d.cfg.n_cluster = 1;
+	e->d.cfg.cluster[0] = (struct kxp_cidr4){ A(10, 244, 0, 0), A(255, 255, 0, 0) };
+	e->d.cfg.n_service = 1;
+	e->d.cfg.service[0] = (struct kxp_cidr4){ A(10, 96, 0, 0), A(255, 240, 0, 0) };
+	return 0;
+}
+
+void tenv_close(struct tenv *e)
+{
+	kxp_dp_close(e->dp);
+	e->dp = NULL;
+}
+
+void tenv_set_replace(struct tenv *e, int s, int n, const uint32_t *addr, const uint16_t *port)
+{
+	for (int i = 0; i < n && i < TENV_MAX_BE; i++)
+		e->be[s][i] = (struct kxp_d_backend){ .addr = addr[i], .port = port[i], .proto = e->be[s][0].proto };
+	e->sets[s].n_be = n;
+}
+
+int tenv_set(struct tenv *e, uint8_t proto, int n, const uint32_t *addr, const uint16_t *port)
+{
+	int s = (int)e->d.n_sets++;
+	static char keys[TENV_MAX_SETS][32];
+
+	snprintf(keys[s], sizeof(keys[s]), "test/set%d", s);
+	e->sets[s] = (struct kxp_d_set){ .key = keys[s], .be = e->be[s] };
+	e->be[s][0].proto = proto;
+	tenv_set_replace(e, s, n, addr, port);
+	for (int i = 0; i < n; i++)
+		e->be[s][i].proto = proto;
+	return s;
+}
+
+void tenv_fe(struct tenv *e, uint32_t addr, uint16_t port, uint8_t proto, uint8_t scope, uint8_t kind,
+	     uint16_t flags, int set)
+{
+	struct kxp_d_frontend *f = &e->fe[e->d.n_fe++];
+
+	*f = (struct kxp_d_frontend){ .addr = addr, .port = port, .proto = proto, .scope = scope,
+				      .kind = kind, .flags = flags, .set = set, .svc = "test/svc",
+				      .port_name = "" };
+}
+
+int tenv_apply(struct tenv *e)
+{
+	struct kxp_apply_stats st = {};
+	int err = kxp_dp_apply(e->dp, &e->d, &st);
+
+	if (err)
+		kxp_test_fail(__FILE__, __LINE__, "kxp_dp_apply: %s (%u failed: %s)", strerror(-err), st.n_failed,
+			      st.n_failed ? st.failed[0] : "");
+	return err;
+}
+
+int tenv_run_fd(int prog_fd, bool xdp, const uint8_t *in, uint32_t in_len, struct trun *r)
+{
+	struct __sk_buff skb = { .ifindex = 1, .ingress_ifindex = 1 };
+	struct xdp_md xmd = { .data = 0, .data_end = in_len, .ingress_ifindex = 1 }, xout = {};
+	uint8_t out[TPKT_MAX + 64];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = in_len, .data_out = out,
+		    .data_size_out = sizeof(out), .repeat = 1);
+	int err;
+
+	if (in != r->in) {
+		memcpy(r->in, in, in_len);
+		r->in_len = in_len;
+	}
+	if (xdp) {
+		o.ctx_in = &xmd;
+		o.ctx_size_in = sizeof(xmd);
+		o.ctx_out = &xout;
+		o.ctx_size_out = sizeof(xout);
+	} else {
+		o.ctx_in = &skb;
+		o.ctx_size_in = sizeof(skb);
+	}
+	err = bpf_prog_test_run_opts(prog_fd, &o);
+	if (err) {
+		err = -errno;
+		kxp_test_fail(__FILE__, __LINE__, "BPF_PROG_TEST_RUN (%s, %u bytes): %s", xdp ? "xdp" : "tc", in_len, strerror(-err));
+		return err;
+	}
+	r->ret = (int)o.retval;
+	r->meta_len = 0;
+	r->meta = 0;
+	if (xdp && xout.data >= 4 && xout.data <= o.data_size_out) {
+		r->meta_len = xout.data;
+		memcpy(&r->meta, out, 4);
+	}
+	/* XDP output starts at data_meta: drop metadata the program added. */
+	if (xdp && xout.data && xout.data <= o.data_size_out) {
+		r->out_len = o.data_size_out - xout.data;
+		memcpy(r->out, out + xout.data, r->out_len);
+	} else {
+		r->out_len = o.data_size_out > TPKT_MAX ? TPKT_MAX : o.data_size_out;
+		memcpy(r->out, out, r->out_len);
+	}
+	return 0;
+}
+
+int tenv_run(struct tenv *e, enum tprog prog, const struct tpkt *t, struct trun *r)
+{
+	int fd = prog == T_XDP ? kxp_dp_prog_xdp(e->dp) :
+		 prog == T_TC_IN ? kxp_dp_prog_tc_ingress(e->dp) : kxp_dp_prog_tc_egress(e->dp);
+
+	r->in_len = (uint32_t)tpkt_build(t, r->in);
+	return tenv_run_fd(fd, prog == T_XDP, r->in, r->in_len, r);
+}
+
+bool tenv_ct(struct tenv *e, uint32_t sa, uint32_t da, uint16_t sp, uint16_t dp, uint8_t proto, uint8_t dir,
+	     struct kxp_ct_val *v)
+{
+	struct kxp_flow4 k = { .saddr = sa, .daddr = da, .sport = htons(sp), .dport = htons(dp),
+			       .proto = proto, .dir = dir };
+
+	return bpf_map_lookup_elem(kxp_dp_map_fd(e->dp, KXP_MAP_CT), &k, v) == 0;
+}
+
+int tenv_ct_count(struct tenv *e)
+{
+	int fd = kxp_dp_map_fd(e->dp, KXP_MAP_CT), n = 0;
+	struct kxp_flow4 k, *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
+		n++;
+		prev = &k;
+	}
+	return n;
+}
+
+uint64_t tenv_reason(struct tenv *e, unsigned r)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t v[ncpu > 0 ? ncpu : 1], sum = 0;
+	__u32 k = r;
+
+	if (ncpu <= 0 || bpf_map_lookup_elem(kxp_dp_map_fd(e->dp, KXP_MAP_REASONS), &k, v))
+		return ~0ull;
+	for (int i = 0; i < ncpu; i++)
+		sum += v[i];
+	return sum;
+}
+
+void tenv_stats(struct tenv *e, uint32_t fe_id, struct kxp_stats *s)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct kxp_stats v[ncpu > 0 ? ncpu : 1];
+
+	memset(s, 0, sizeof(*s));
+	if (ncpu <= 0 || bpf_map_lookup_elem(kxp_dp_map_fd(e->dp, KXP_MAP_STATS), &fe_id, v))
+		return;
+	for (int i = 0; i < ncpu; i++) {
+		s->packets += v[i].packets;
+		s->bytes += v[i].bytes;
+		s->drops += v[i].drops;
+		s->rejects += v[i].rejects;
+		s->passed += v[i].passed;
+	}
+}
+
+uint32_t tenv_fe_id(struct tenv *e, uint32_t addr, uint16_t port, uint8_t proto, uint8_t scope)
+{
+	struct kxp_svc_key k = { .addr = addr, .port = htons(port), .proto = proto, .scope = scope };
+	struct kxp_svc_val v;
+
+	if (bpf_map_lookup_elem(kxp_dp_map_fd(e->dp, KXP_MAP_SVC), &k, &v))
+		return 0;
+	return v.fe_id;
+}
+
+static void report(const struct trun *r, const char *what, const char *want)
+{
+	char a[160], b[160];
+
+	kxp_test_fail(__FILE__, __LINE__, "%s: ret %d\n      input:    %s\n      expected: %s\n      actual:   %s",
+		      what, r->ret, tpkt_str(r->in, r->in_len, a, sizeof(a)), want,
+		      tpkt_str(r->out, r->out_len, b, sizeof(b)));
+}
+
+bool tcheck_untouched(const struct trun *r, const char *what)
+{
+	if (r->out_len == r->in_len && !memcmp(r->in, r->out, r->in_len))
+		return true;
+	report(r, what, "the input, unchanged");
+	return false;
+}
+
+bool tcheck_pkt(const struct trun *r, uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp, const char *what)
+{
+	struct tpkt_dec d;
+	char want[160], s[16], t[16];
+
+	tpkt_decode(r->out, r->out_len, &d);
+	if (d.ipv4 && d.saddr == sa && d.daddr == da && d.sport == sp && d.dport == dp && d.l3_ok && d.l4_ok &&
+	    r->out_len == r->in_len)
+		return true;
+	snprintf(want, sizeof(want), "%s:%u -> %s:%u with valid checksums", tpkt_ip(sa, s), sp, tpkt_ip(da, t), dp);
+	report(r, what, want);
+	return false;
+}

@@ -1,0 +1,521 @@
+/* Map writer and loader: real maps (kxp_dp_open), hand-built desired state,
+ * map contents read back with the bpf syscall. Needs root and bpffs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "dataplane/dataplane.h"
+#include "../lib/testlib.h"
+
+#define TCP 6
+#define UDP 17
+
+static uint32_t ip(const char *s)
+{
+	struct in_addr a;
+
+	inet_pton(AF_INET, s, &a);
+	return a.s_addr;
+}
+
+/* A small, editable desired state: service web (ClusterIP + NodePort with
+ * source ranges, a wildcard entry) and service dns (UDP). */
+struct fixture {
+	struct kxp_d_backend web_be[4];
+	struct kxp_d_backend dns_be[1];
+	struct kxp_d_set sets[2];
+	struct kxp_d_frontend fe[4];
+	struct kxp_cidr4 lbsr[1];
+	struct kxp_d_nodeip nip[1];
+	struct kxp_desired d;
+};
+
+static void fixture_init(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->web_be[0] = (struct kxp_d_backend){ ip("10.0.1.1"), 8080, TCP, KXP_BE_F_LOCAL };
+	f->web_be[1] = (struct kxp_d_backend){ ip("10.0.1.2"), 8080, TCP, 0 };
+	f->dns_be[0] = (struct kxp_d_backend){ ip("10.0.1.3"), 53, UDP, KXP_BE_F_LOCAL };
+	f->sets[0] = (struct kxp_d_set){ .key = "default/web:http/TCP:cluster", .be = f->web_be, .n_be = 2 };
+	f->sets[1] = (struct kxp_d_set){ .key = "kube-system/dns:dns/UDP:cluster", .be = f->dns_be, .n_be = 1,
+					 .algo = KXP_ALGO_RR, .affinity_timeout = 30 };
+	f->lbsr[0] = (struct kxp_cidr4){ ip("198.51.100.0"), ip("255.255.255.0") };
+	f->fe[0] = (struct kxp_d_frontend){ .addr = ip("10.96.0.10"), .port = 80, .proto = TCP, .kind = KXP_FE_CLUSTERIP,
+					    .set = 0, .svc = "default/web", .port_name = "http" };
+	f->fe[1] = (struct kxp_d_frontend){ .addr = ip("192.168.1.1"), .port = 30080, .proto = TCP,
+					    .kind = KXP_FE_NODEPORT, .flags = KXP_SVC_F_EXTERNAL | KXP_SVC_F_LBSR,
+					    .set = 0, .svc = "default/web", .port_name = "http", .lbsr = f->lbsr,
+					    .n_lbsr = 1 };
+	f->fe[2] = (struct kxp_d_frontend){ .addr = ip("10.96.0.10"), .kind = KXP_FE_CLUSTERIP,
+					    .flags = KXP_SVC_F_WILDCARD, .set = -1, .svc = "default/web" };
+	f->fe[3] = (struct kxp_d_frontend){ .addr = ip("10.96.0.53"), .port = 53, .proto = UDP,
+					    .kind = KXP_FE_CLUSTERIP, .flags = KXP_SVC_F_AFFINITY, .set = 1,
+					    .svc = "kube-system/dns", .port_name = "dns" };
+	f->nip[0] = (struct kxp_d_nodeip){ ip("192.168.1.1"), KXP_NODEIP_F_LOCAL | KXP_NODEIP_F_NODEPORT |
+							     KXP_NODEIP_F_PRIMARY };
+	f->d.fe = f->fe;
+	f->d.n_fe = 4;
+	f->d.sets = f->sets;
+	f->d.n_sets = 2;
+	f->d.nodeips = f->nip;
+	f->d.n_nodeips = 1;
+	f->d.cfg.n_cluster = 1;
+	f->d.cfg.cluster[0] = (struct kxp_cidr4){ ip("10.0.0.0"), ip("255.255.0.0") };
+}
+
+static bool need_root(void)
+{
+	if (geteuid() != 0) {
+		kxp_test_skip("needs root (BPF maps)");
+		return false;
+	}
+	return true;
+}
+
+static int map_count(const struct kxp_dp *dp, enum kxp_map_id id)
+{
+	uint8_t key[64], next[64];
+	void *prev = NULL;
+	int n = 0;
+
+	while (bpf_map_get_next_key(kxp_dp_map_fd(dp, id), prev, next) == 0) {
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+static bool svc_get(const struct kxp_dp *dp, const char *addr, uint16_t port, uint8_t proto, uint8_t scope,
+		    struct kxp_svc_val *v)
+{
+	struct kxp_svc_key k = { .addr = ip(addr), .port = htons(port), .proto = proto, .scope = scope };
+
+	return bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_SVC), &k, v) == 0;
+}
+
+/* Backend id at slot i of set sp, 0 if absent. */
+static uint32_t slot_get(const struct kxp_dp *dp, uint32_t sp, uint32_t i)
+{
+	struct kxp_slot_key k = { .sp_id = sp, .slot = i };
+	uint32_t id = 0;
+
+	bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_SLOT), &k, &id);
+	return id;
+}
+
+static bool be_get(const struct kxp_dp *dp, uint32_t id, struct kxp_backend *b)
+{
+	return bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_BACKEND), &id, b) == 0;
+}
+
+static bool be_at(const struct kxp_dp *dp, uint32_t sp, uint32_t i, const char *addr, uint16_t port)
+{
+	struct kxp_backend b;
+
+	return be_get(dp, slot_get(dp, sp, i), &b) && b.addr == ip(addr) && b.port == htons(port);
+}
+
+KXP_TEST(writer_apply_writes_exact_entries)
+{
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct kxp_svc_val ci, np, wc, dns;
+	struct kxp_revnat rn;
+	struct kxp_config cfg;
+	struct kxp_nodeip ni;
+	struct kxp_backend b;
+	struct fixture f;
+	uint32_t zero = 0, addr;
+	uint8_t allow = 0;
+
+	if (!need_root())
+		return;
+	fixture_init(&f);
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true }), "open"))
+		return;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply"))
+		goto out;
+	ASSERT_EQ(st.fe_added, 4, "fe_added");
+	ASSERT_EQ(st.be_added, 3, "be_added");
+	ASSERT_EQ(st.slots_written, 3, "slots_written");
+	ASSERT_EQ(st.lbsr_written, 1, "lbsr_written");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SVC), 4, "svc entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SLOT), 3, "slot entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_BACKEND), 3, "backend entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_REVNAT), 4, "revnat entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_NODEIP), 1, "nodeip entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_LBSR), 1, "lbsr entries");
+
+	if (!ASSERT_TRUE(svc_get(dp, "10.96.0.10", 80, TCP, 0, &ci), "clusterip entry") ||
+	    !ASSERT_TRUE(svc_get(dp, "192.168.1.1", 30080, TCP, 0, &np), "nodeport entry") ||
+	    !ASSERT_TRUE(svc_get(dp, "10.96.0.10", 0, 0, 0, &wc), "wildcard entry") ||
+	    !ASSERT_TRUE(svc_get(dp, "10.96.0.53", 53, UDP, 0, &dns), "dns entry"))
+		goto out;
+	/* dense ids from 1, in the order the frontends came */
+	ASSERT_EQ(ci.fe_id, 1, "clusterip fe_id");
+	ASSERT_EQ(np.fe_id, 2, "nodeport fe_id");
+	ASSERT_EQ(wc.fe_id, 3, "wildcard fe_id");
+	ASSERT_EQ(dns.fe_id, 4, "dns fe_id");
+	ASSERT_EQ(ci.sp_id, 1, "web sp_id");
+	ASSERT_EQ(np.sp_id, 1, "nodeport shares the web set");
+	ASSERT_EQ(dns.sp_id, 2, "dns sp_id");
+	ASSERT_EQ(wc.sp_id, 0, "wildcard has no set");
+	ASSERT_EQ(ci.count, 2, "web count");
+	ASSERT_EQ(wc.count, 0, "wildcard count");
+	ASSERT_EQ(wc.flags, KXP_SVC_F_WILDCARD, "wildcard flags");
+	ASSERT_EQ(np.flags, KXP_SVC_F_EXTERNAL | KXP_SVC_F_LBSR, "nodeport flags");
+	ASSERT_EQ(np.kind, KXP_FE_NODEPORT, "nodeport kind");
+	ASSERT_EQ(dns.algo, KXP_ALGO_RR, "dns algo");
+	ASSERT_EQ(dns.affinity_timeout, 30, "dns affinity");
+	ASSERT_TRUE(be_at(dp, 1, 0, "10.0.1.1", 8080), "web slot 0");
+	ASSERT_TRUE(be_at(dp, 1, 1, "10.0.1.2", 8080), "web slot 1");
+	ASSERT_TRUE(be_at(dp, 2, 0, "10.0.1.3", 53), "dns slot 0");
+	if (ASSERT_TRUE(be_get(dp, slot_get(dp, 1, 0), &b), "backend"))
+		ASSERT_EQ(b.flags, KXP_BE_F_LOCAL, "backend flags");
+	if (ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_REVNAT), &np.fe_id, &rn), "revnat")) {
+		ASSERT_EQ(rn.addr, ip("192.168.1.1"), "revnat addr");
+		ASSERT_EQ(rn.port, htons(30080), "revnat port");
+		ASSERT_EQ(rn.kind, KXP_FE_NODEPORT, "revnat kind");
+	}
+	addr = ip("192.168.1.1");
+	if (ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_NODEIP), &addr, &ni), "nodeip"))
+		ASSERT_EQ(ni.flags, KXP_NODEIP_F_LOCAL | KXP_NODEIP_F_NODEPORT | KXP_NODEIP_F_PRIMARY, "nodeip flags");
+	if (ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_CONFIG), &zero, &cfg), "config")) {
+		ASSERT_EQ(cfg.layout_version, KXP_LAYOUT_VERSION, "layout version");
+		ASSERT_EQ(cfg.n_cluster, 1, "cluster cidrs");
+		ASSERT_EQ(cfg.cluster[0].addr, ip("10.0.0.0"), "cluster cidr");
+	}
+	{
+		struct kxp_lbsr_key lk = { .prefixlen = 64, .fe_id = np.fe_id, .addr = ip("198.51.100.7") };
+
+		ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_LBSR), &lk, &allow), "lbsr lookup");
+		ASSERT_EQ(allow, 1, "lbsr allow");
+	}
+out:
+	kxp_dp_close(dp);
+}
+
+KXP_TEST(writer_second_apply_writes_nothing)
+{
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct fixture f;
+
+	if (!need_root())
+		return;
+	fixture_init(&f);
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true }), "open"))
+		return;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 1"))
+		goto out;
+	ASSERT_TRUE(st.writes > 0, "first apply writes");
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 2"))
+		goto out;
+	ASSERT_EQ(st.writes, 0, "writes");
+	ASSERT_EQ(st.fe_added + st.fe_updated + st.fe_removed, 0, "frontend changes");
+	ASSERT_EQ(st.be_added + st.be_removed + st.be_updated, 0, "backend changes");
+	ASSERT_EQ(st.slots_written + st.slots_removed, 0, "slot changes");
+	ASSERT_EQ(st.nodeips_changed, 0, "nodeip changes");
+	ASSERT_EQ(st.config_changed, false, "config change");
+out:
+	kxp_dp_close(dp);
+}
+
+KXP_TEST(writer_changed_backend_changes_only_that)
+{
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct kxp_svc_val before, after;
+	struct kxp_backend b;
+	uint32_t old_id;
+	struct fixture f;
+
+	if (!need_root())
+		return;
+	fixture_init(&f);
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true }), "open"))
+		return;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply 1"))
+		goto out;
+	svc_get(dp, "10.96.0.10", 80, TCP, 0, &before);
+	old_id = slot_get(dp, 1, 1);
+	f.web_be[1].addr = ip("10.0.1.5");
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 2"))
+		goto out;
+	ASSERT_EQ(st.be_added, 1, "be_added");
+	ASSERT_EQ(st.be_removed, 1, "be_removed");
+	ASSERT_EQ(st.slots_written, 1, "slots_written");
+	ASSERT_EQ(st.slots_removed, 0, "slots_removed");
+	ASSERT_EQ(st.fe_added + st.fe_updated + st.fe_removed, 0, "frontends untouched");
+	ASSERT_EQ(st.writes, 3, "writes: backend insert, slot, backend delete");
+	ASSERT_TRUE(be_at(dp, 1, 0, "10.0.1.1", 8080), "slot 0 kept");
+	ASSERT_TRUE(be_at(dp, 1, 1, "10.0.1.5", 8080), "slot 1 new backend");
+	/* the freed id is not reused in the same apply: a packet may still hold it */
+	ASSERT_NE(slot_get(dp, 1, 1), old_id, "fresh backend id");
+	ASSERT_TRUE(!be_get(dp, old_id, &b), "old backend gone");
+	ASSERT_EQ(map_count(dp, KXP_MAP_BACKEND), 3, "backend entries");
+	svc_get(dp, "10.96.0.10", 80, TCP, 0, &after);
+	ASSERT_EQ(memcmp(&before, &after, sizeof(before)), 0, "frontend value unchanged");
+
+	/* flags change in place, same id */
+	f.web_be[1].flags = KXP_BE_F_TERMINATING;
+	old_id = slot_get(dp, 1, 1);
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 3"))
+		goto out;
+	ASSERT_EQ(st.be_updated, 1, "be_updated");
+	ASSERT_EQ(st.writes, 1, "one write");
+	if (ASSERT_TRUE(be_get(dp, old_id, &b), "same id"))
+		ASSERT_EQ(b.flags, KXP_BE_F_TERMINATING, "terminating flag");
+out:
+	kxp_dp_close(dp);
+}
+
+KXP_TEST(writer_removed_service_leaves_nothing)
+{
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct kxp_svc_val dns, v;
+	struct kxp_revnat rn;
+	struct fixture f;
+
+	if (!need_root())
+		return;
+	fixture_init(&f);
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true }), "open"))
+		return;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply 1"))
+		goto out;
+	svc_get(dp, "10.96.0.53", 53, UDP, 0, &dns);
+	f.d.n_fe = 3; /* drop the dns frontend (and so its set) */
+	f.d.n_nodeips = 0;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 2"))
+		goto out;
+	ASSERT_EQ(st.fe_removed, 1, "fe_removed");
+	ASSERT_EQ(st.be_removed, 1, "be_removed");
+	ASSERT_EQ(st.slots_removed, 1, "slots_removed");
+	ASSERT_EQ(st.revnat_removed, 1, "revnat_removed");
+	ASSERT_EQ(st.nodeips_changed, 1, "nodeip removed");
+	ASSERT_TRUE(!svc_get(dp, "10.96.0.53", 53, UDP, 0, &v), "svc entry gone");
+	ASSERT_EQ(slot_get(dp, dns.sp_id, 0), 0, "slot gone");
+	ASSERT_TRUE(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_REVNAT), &dns.fe_id, &rn) != 0, "revnat gone");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SVC), 3, "svc entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_BACKEND), 2, "backend entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SLOT), 2, "slot entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_NODEIP), 0, "nodeip entries");
+
+	/* a service without frontends at all: everything goes */
+	f.d.n_fe = 0;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 3"))
+		goto out;
+	ASSERT_EQ(map_count(dp, KXP_MAP_SVC), 0, "svc empty");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SLOT), 0, "slot empty");
+	ASSERT_EQ(map_count(dp, KXP_MAP_BACKEND), 0, "backend empty");
+	ASSERT_EQ(map_count(dp, KXP_MAP_REVNAT), 0, "revnat empty");
+	ASSERT_EQ(map_count(dp, KXP_MAP_LBSR), 0, "lbsr empty");
+out:
+	kxp_dp_close(dp);
+}
+
+KXP_TEST(writer_shrink_and_grow_set)
+{
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct kxp_svc_val ci, np;
+	struct fixture f;
+
+	if (!need_root())
+		return;
+	fixture_init(&f);
+	f.web_be[2] = (struct kxp_d_backend){ ip("10.0.1.7"), 8080, TCP, 0 };
+	f.sets[0].n_be = 3;
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true }), "open"))
+		return;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply 1"))
+		goto out;
+	f.sets[0].n_be = 1;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "shrink"))
+		goto out;
+	ASSERT_EQ(st.slots_removed, 2, "slots removed");
+	ASSERT_EQ(st.be_removed, 2, "backends removed");
+	svc_get(dp, "10.96.0.10", 80, TCP, 0, &ci);
+	svc_get(dp, "192.168.1.1", 30080, TCP, 0, &np);
+	ASSERT_EQ(ci.count, 1, "clusterip count");
+	ASSERT_EQ(np.count, 1, "nodeport count");
+	ASSERT_EQ(slot_get(dp, ci.sp_id, 1), 0, "slot 1 gone");
+	f.sets[0].n_be = 3;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "grow"))
+		goto out;
+	ASSERT_EQ(st.slots_written, 2, "slots written");
+	ASSERT_EQ(st.fe_updated, 2, "both frontends of the set raised");
+	svc_get(dp, "10.96.0.10", 80, TCP, 0, &ci);
+	ASSERT_EQ(ci.count, 3, "count raised");
+	ASSERT_TRUE(be_at(dp, ci.sp_id, 2, "10.0.1.7", 8080), "slot 2");
+out:
+	kxp_dp_close(dp);
+}
+
+static void instance_name(char *buf, size_t len, const char *what)
+{
+	snprintf(buf, len, "ut-%s-%d", what, (int)getpid());
+}
+
+KXP_TEST(writer_ids_stable_across_adoption)
+{
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct kxp_svc_val a1[4], a2[4];
+	struct kxp_d_frontend fe5[5];
+	struct kxp_config cfg;
+	struct fixture f;
+	char inst[64], err[256] = "";
+	uint32_t zero = 0;
+	const char *addrs[4] = { "10.96.0.10", "192.168.1.1", "10.96.0.10", "10.96.0.53" };
+
+	if (!need_root())
+		return;
+	instance_name(inst, sizeof(inst), "adopt");
+	fixture_init(&f);
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .instance = inst }), "open new"))
+		goto out;
+	/* start from a state whose ids are not trivially 1..n: remove, then re-add */
+	f.d.n_fe = 2;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply partial"))
+		goto out;
+	f.d.fe = &f.fe[2];
+	f.d.n_fe = 2;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply other half"))
+		goto out;
+	f.d.fe = f.fe;
+	f.d.n_fe = 4;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply all"))
+		goto out;
+	for (int i = 0; i < 4; i++)
+		svc_get(dp, addrs[i], f.fe[i].port, f.fe[i].proto, 0, &a1[i]);
+	kxp_dp_close(dp);
+	dp = NULL;
+
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .instance = inst, .errbuf = err, .errbuf_len = sizeof(err) }),
+		       "adopt"))
+		goto out;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply after adoption"))
+		goto out;
+	ASSERT_EQ(st.writes, 0, "adopted state needs no writes");
+	for (int i = 0; i < 4; i++) {
+		svc_get(dp, addrs[i], f.fe[i].port, f.fe[i].proto, 0, &a2[i]);
+		ASSERT_EQ(a2[i].fe_id, a1[i].fe_id, "fe_id stable");
+		ASSERT_EQ(a2[i].sp_id, a1[i].sp_id, "sp_id stable");
+	}
+	/* a new frontend on the existing set: old ids stay, the set keeps its sp_id */
+	memcpy(fe5, f.fe, sizeof(f.fe));
+	fe5[4] = (struct kxp_d_frontend){ .addr = ip("203.0.113.9"), .port = 80, .proto = TCP,
+					  .kind = KXP_FE_EXTERNALIP, .flags = KXP_SVC_F_EXTERNAL, .set = 0,
+					  .svc = "default/web" };
+	f.d.fe = fe5;
+	f.d.n_fe = 5;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply with one more"))
+		goto out;
+	ASSERT_EQ(st.fe_added, 1, "one frontend added");
+	ASSERT_EQ(st.slots_written, 0, "set reused");
+	for (int i = 0; i < 4; i++) {
+		svc_get(dp, addrs[i], f.fe[i].port, f.fe[i].proto, 0, &a2[i]);
+		ASSERT_EQ(a2[i].fe_id, a1[i].fe_id, "fe_id still stable");
+	}
+	kxp_dp_close(dp);
+	dp = NULL;
+
+	/* a layout this kxp does not know is refused */
+	if (!ASSERT_OK(kxp_dp_open_pinned(&dp, inst), "open pinned"))
+		goto out;
+	bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_CONFIG), &zero, &cfg);
+	cfg.layout_version = KXP_LAYOUT_VERSION + 98;
+	bpf_map_update_elem(kxp_dp_map_fd(dp, KXP_MAP_CONFIG), &zero, &cfg, BPF_ANY);
+	kxp_dp_close(dp);
+	dp = NULL;
+	err[0] = 0;
+	ASSERT_EQ(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .instance = inst, .errbuf = err, .errbuf_len = sizeof(err) }),
+		  -EPROTO, "other layout refused");
+	ASSERT_TRUE(strstr(err, "layout version") != NULL, "error explains");
+out:
+	kxp_dp_close(dp);
+	ASSERT_OK(kxp_dp_cleanup(inst), "cleanup");
+	ASSERT_OK(kxp_dp_cleanup(inst), "cleanup again");
+	{
+		char path[128];
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "/sys/fs/bpf/kxp-%s", inst);
+		ASSERT_TRUE(stat(path, &sb) != 0, "pin dir removed");
+	}
+}
+
+KXP_TEST(writer_full_map_reports_and_continues)
+{
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct kxp_d_frontend fe[6];
+	struct fixture f;
+	int err;
+
+	if (!need_root())
+		return;
+	fixture_init(&f);
+	for (int i = 0; i < 6; i++) {
+		fe[i] = f.fe[0];
+		fe[i].port = (uint16_t)(1000 + i);
+	}
+	f.d.fe = fe;
+	f.d.n_fe = 6;
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true, .max_frontends = 4 }), "open"))
+		return;
+	err = kxp_dp_apply(dp, &f.d, &st);
+	ASSERT_EQ(err, -ENOSPC, "apply reports a full map");
+	ASSERT_EQ(st.n_failed, 2, "two frontends not written");
+	ASSERT_EQ(st.fe_added, 4, "the rest written");
+	ASSERT_TRUE(strstr(st.failed[0], "10.96.0.10:1004") != NULL, "failure names the frontend");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SVC), 4, "svc entries");
+	/* removing two makes room: the next apply completes */
+	f.d.n_fe = 4;
+	ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply fits");
+	ASSERT_EQ(st.writes, 0, "nothing left to do");
+	kxp_dp_close(dp);
+}
+
+KXP_TEST(loader_refuses_incompatible_pin)
+{
+	struct kxp_dp *dp = NULL;
+	char inst[64], dir[128], path[160], err[256] = "";
+	int fd;
+
+	if (!need_root())
+		return;
+	instance_name(inst, sizeof(inst), "compat");
+	/* make sure bpffs is there: a first open mounts it */
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .instance = inst }), "create"))
+		goto out;
+	kxp_dp_close(dp);
+	dp = NULL;
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/kxp-%s", inst);
+	snprintf(path, sizeof(path), "%s/kxp_svc4", dir);
+	unlink(path);
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "kxp_svc4", 8, 16, 16, NULL);
+	if (!ASSERT_TRUE(fd >= 0, "create odd map"))
+		goto out;
+	ASSERT_OK(bpf_obj_pin(fd, path), "pin odd map");
+	close(fd);
+	ASSERT_EQ(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .instance = inst, .errbuf = err, .errbuf_len = sizeof(err) }),
+		  -EINVAL, "incompatible pin refused");
+	ASSERT_TRUE(strstr(err, "kxp_svc4") != NULL, "error names the map");
+	/* a trace copy of an instance that does not exist */
+	ASSERT_EQ(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .instance = "ut-no-such-instance", .trace = true }), -ENOENT,
+		  "trace needs the instance");
+out:
+	kxp_dp_close(dp);
+	ASSERT_OK(kxp_dp_cleanup(inst), "cleanup");
+}

@@ -1,0 +1,37 @@
+/* Private to userspace/dataplane: the dataplane handle shared by the loader,
+ * the attach code and the writer. */
+#ifndef KXP_DP_INTERNAL_H
+#define KXP_DP_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataplane/dataplane.h"
+
+struct kxp_xdp_bpf;
+struct kxp_tc_bpf;
+struct kxp_wcache;
+
+#define KXP_PIN_ROOT "/sys/fs/bpf"
+
+struct kxp_dp {
+	char instance[64];
+	char pin_dir[128];       /* /sys/fs/bpf/kxp-<instance>, instance <= 63 chars */
+	bool trace, no_pin;
+	struct kxp_xdp_bpf *xdp;     /* NULL for kxp_dp_open_pinned */
+	struct kxp_tc_bpf *tc;
+	int map_fd[KXP_MAP__COUNT];
+	bool own_fd[KXP_MAP__COUNT]; /* fd opened by us (pinned-only), not by libbpf */
+	uint32_t map_max[KXP_MAP__COUNT];
+	struct kxp_wcache *wc;       /* writer's mirror of the maps, built on first apply */
+};
+
+void kxp_wcache_free(struct kxp_wcache *wc);
+
+/* Instance names become directory names: [A-Za-z0-9_.-], 1..63 chars, no "." or "..". */
+bool kxp_instance_name_ok(const char *name);
+/* Kernel map id of an open map fd (0 on error). */
+uint32_t kxp_map_id_of_fd(int fd);
+
+#endif

@@ -1,0 +1,427 @@
+/* Loader: open the XDP and TC skeletons, create or adopt the pinned maps of
+ * an instance (/sys/fs/bpf/kxp-<instance>/<map name>), load, pin. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <kxp/abi.h>
+
+#include "kxp_tc.skel.h"
+#include "kxp_xdp.skel.h"
+
+#include "dataplane/dp_internal.h"
+
+/* What a pinned map must look like to be adopted without loading an object
+ * (kxp_dp_open_pinned); the loader compares against the object instead. */
+static const struct {
+	const char *name;
+	enum bpf_map_type type;
+	uint32_t key_size, value_size;
+} map_desc[KXP_MAP__COUNT] = {
+	[KXP_MAP_SVC] = { KXP_PIN_SVC, BPF_MAP_TYPE_HASH, sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val) },
+	[KXP_MAP_SLOT] = { KXP_PIN_SLOT, BPF_MAP_TYPE_HASH, sizeof(struct kxp_slot_key), sizeof(__u32) },
+	[KXP_MAP_BACKEND] = { KXP_PIN_BACKEND, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct kxp_backend) },
+	[KXP_MAP_REVNAT] = { KXP_PIN_REVNAT, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct kxp_revnat) },
+	[KXP_MAP_CT] = { KXP_PIN_CT, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_flow4), sizeof(struct kxp_ct_val) },
+	[KXP_MAP_SNAT] = { KXP_PIN_SNAT, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_flow4), sizeof(struct kxp_snat_val) },
+	[KXP_MAP_NODEIP] = { KXP_PIN_NODEIP, BPF_MAP_TYPE_HASH, sizeof(__be32), sizeof(struct kxp_nodeip) },
+	[KXP_MAP_LBSR] = { KXP_PIN_LBSR, BPF_MAP_TYPE_LPM_TRIE, sizeof(struct kxp_lbsr_key), sizeof(__u8) },
+	[KXP_MAP_CONFIG] = { KXP_PIN_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_config) },
+	[KXP_MAP_STATS] = { KXP_PIN_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct kxp_stats) },
+	[KXP_MAP_REASONS] = { KXP_PIN_REASONS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) },
+};
+
+const char *kxp_map_pin_name(enum kxp_map_id id)
+{
+	return (unsigned)id < KXP_MAP__COUNT ? map_desc[id].name : NULL;
+}
+
+static void set_err(const struct kxp_dp_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(const struct kxp_dp_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!o || !o->errbuf || !o->errbuf_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->errbuf, o->errbuf_len, fmt, ap);
+	va_end(ap);
+}
+
+bool kxp_instance_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 63 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '-' || *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+uint32_t kxp_map_id_of_fd(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+/* The agent runs in a fresh pod or on a fresh machine: mount bpffs itself. */
+static int ensure_bpffs(void)
+{
+	struct statfs st;
+
+	if (statfs(KXP_PIN_ROOT, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mkdir(KXP_PIN_ROOT, 0755) && errno != EEXIST)
+		return -errno;
+	if (mount("bpf", KXP_PIN_ROOT, "bpf", 0, "mode=0700"))
+		return -errno;
+	return 0;
+}
+
+static struct kxp_dp *dp_alloc(void)
+{
+	struct kxp_dp *dp = calloc(1, sizeof(*dp));
+
+	if (!dp)
+		return NULL;
+	for (int i = 0; i < KXP_MAP__COUNT; i++)
+		dp->map_fd[i] = -1;
+	return dp;
+}
+
+/* Pinned map file of an instance; ENOENT if it does not exist. */
+static int pin_open(const struct kxp_dp *dp, enum kxp_map_id id)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, map_desc[id].name);
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+static int check_layout_version(int cfg_fd, const struct kxp_dp_opts *o, const char *instance)
+{
+	struct kxp_config cfg = {};
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg))
+		return -errno;
+	if (cfg.layout_version && cfg.layout_version != KXP_LAYOUT_VERSION) {
+		set_err(o, "instance %s: pinned maps have layout version %u, this kxp writes %u; run `kxp cleanup --instance %s` first",
+			instance, cfg.layout_version, KXP_LAYOUT_VERSION, instance);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Adopt a pinned map for an object's map after checking it has the same
+ * shape; a different shape means an incompatible kxp made the pins. */
+static int adopt_pin(struct bpf_map *map, int fd, const char *instance, const struct kxp_dp_opts *o)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int err;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+	    info.value_size != bpf_map__value_size(map)) {
+		set_err(o, "instance %s: pinned map %s is incompatible (type %u key %u value %u, want type %u key %u value %u)",
+			instance, bpf_map__name(map), info.type, info.key_size, info.value_size, bpf_map__type(map),
+			bpf_map__key_size(map), bpf_map__value_size(map));
+		return -EINVAL;
+	}
+	err = bpf_map__reuse_fd(map, fd);
+	if (err)
+		set_err(o, "instance %s: map %s: cannot reuse the pinned map: %s", instance, bpf_map__name(map),
+			strerror(-err));
+	return err;
+}
+
+static uint32_t opt_or(uint32_t v, uint32_t def)
+{
+	return v ? v : def;
+}
+
+static uint32_t default_size(enum kxp_map_id id, const struct kxp_dp_opts *o)
+{
+	uint32_t fe = opt_or(o->max_frontends, KXP_DEF_MAX_FRONTENDS);
+
+	switch (id) {
+	case KXP_MAP_SVC:
+	case KXP_MAP_REVNAT:
+		return fe;
+	case KXP_MAP_STATS:
+		return fe + 1; /* indexed by fe id, ids start at 1 */
+	case KXP_MAP_BACKEND:
+		return opt_or(o->max_backends, KXP_DEF_MAX_BACKENDS);
+	case KXP_MAP_SLOT:
+		return opt_or(o->max_slots, KXP_DEF_MAX_SLOTS);
+	case KXP_MAP_CT:
+		return opt_or(o->max_ct, KXP_DEF_MAX_CT);
+	case KXP_MAP_SNAT:
+		return opt_or(o->max_snat, KXP_DEF_MAX_SNAT);
+	default:
+		return 0; /* keep the object's size */
+	}
+}
+
+int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
+{
+	bool reused[KXP_MAP__COUNT] = {};
+	struct kxp_dp *dp;
+	int err, i;
+
+	*out = NULL;
+	if (!o->no_pin && !kxp_instance_name_ok(o->instance)) {
+		set_err(o, "invalid instance name \"%s\" (1-63 of [A-Za-z0-9._-])", o->instance ? o->instance : "");
+		return -EINVAL;
+	}
+	if (o->no_pin && o->trace) {
+		set_err(o, "a trace copy needs the pinned maps of an instance");
+		return -EINVAL;
+	}
+	dp = dp_alloc();
+	if (!dp)
+		return -ENOMEM;
+	dp->trace = o->trace;
+	dp->no_pin = o->no_pin;
+	if (!o->no_pin) {
+		snprintf(dp->instance, sizeof(dp->instance), "%s", o->instance);
+		snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s/kxp-%s", KXP_PIN_ROOT, o->instance);
+		err = ensure_bpffs();
+		if (err) {
+			set_err(o, "cannot mount bpffs on %s: %s", KXP_PIN_ROOT, strerror(-err));
+			goto fail;
+		}
+	}
+
+	dp->xdp = kxp_xdp_bpf__open();
+	dp->tc = kxp_tc_bpf__open();
+	if (!dp->xdp || !dp->tc) {
+		err = errno ? -errno : -ENOMEM;
+		set_err(o, "cannot open the BPF objects: %s", strerror(-err));
+		goto fail;
+	}
+	if (o->trace) {
+		/* rodata differs per copy; the program tags still match the attached ones */
+		dp->xdp->rodata->kxp_trace_mode = 1;
+		dp->tc->rodata->kxp_trace_mode = 1;
+	}
+
+	for (i = 0; i < KXP_MAP__COUNT; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(dp->xdp->obj, map_desc[i].name);
+		int fd = -ENOENT;
+
+		if (!map) {
+			set_err(o, "BPF object has no map %s", map_desc[i].name);
+			err = -ENOENT;
+			goto fail;
+		}
+		if (!o->no_pin)
+			fd = pin_open(dp, i);
+		if (fd >= 0) {
+			err = i == KXP_MAP_CONFIG ? check_layout_version(fd, o, dp->instance) : 0;
+			if (!err)
+				err = adopt_pin(map, fd, dp->instance, o);
+			close(fd);
+			if (err)
+				goto fail;
+			reused[i] = true;
+			continue;
+		}
+		if (fd != -ENOENT) {
+			err = fd;
+			set_err(o, "instance %s: cannot open pinned map %s: %s", dp->instance, map_desc[i].name,
+				strerror(-err));
+			goto fail;
+		}
+		if (o->trace) {
+			set_err(o, "instance %s: no pinned map %s (run kxp sync first)", dp->instance,
+				map_desc[i].name);
+			err = -ENOENT;
+			goto fail;
+		}
+		if (default_size(i, o) && (err = bpf_map__set_max_entries(map, default_size(i, o)))) {
+			set_err(o, "map %s: cannot set its size: %s", map_desc[i].name, strerror(-err));
+			goto fail;
+		}
+	}
+
+	err = kxp_xdp_bpf__load(dp->xdp);
+	if (err) {
+		set_err(o, "cannot load the XDP program: %s", strerror(-err));
+		goto fail;
+	}
+	/* Both objects share every map, pinned or not. */
+	for (i = 0; i < KXP_MAP__COUNT; i++) {
+		struct bpf_map *xm = bpf_object__find_map_by_name(dp->xdp->obj, map_desc[i].name);
+		struct bpf_map *tm = bpf_object__find_map_by_name(dp->tc->obj, map_desc[i].name);
+
+		if (!tm) {
+			set_err(o, "TC object has no map %s", map_desc[i].name);
+			err = -ENOENT;
+			goto fail;
+		}
+		err = bpf_map__reuse_fd(tm, bpf_map__fd(xm));
+		if (err) {
+			set_err(o, "map %s: cannot share it with the TC object: %s", map_desc[i].name, strerror(-err));
+			goto fail;
+		}
+		dp->map_fd[i] = bpf_map__fd(xm);
+		dp->map_max[i] = bpf_map__max_entries(xm);
+	}
+	err = kxp_tc_bpf__load(dp->tc);
+	if (err) {
+		set_err(o, "cannot load the TC programs: %s", strerror(-err));
+		goto fail;
+	}
+
+	if (!reused[KXP_MAP_CONFIG] && !o->trace) {
+		struct kxp_config cfg = { .layout_version = KXP_LAYOUT_VERSION };
+		__u32 zero = 0;
+
+		if (bpf_map_update_elem(dp->map_fd[KXP_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
+			err = -errno;
+			set_err(o, "cannot initialise kxp_config: %s", strerror(-err));
+			goto fail;
+		}
+	}
+
+	if (!o->no_pin && !o->trace) {
+		if (mkdir(dp->pin_dir, 0700) && errno != EEXIST) {
+			err = -errno;
+			set_err(o, "cannot create %s: %s", dp->pin_dir, strerror(-err));
+			goto fail;
+		}
+		for (i = 0; i < KXP_MAP__COUNT; i++) {
+			char path[PATH_MAX];
+
+			if (reused[i])
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, map_desc[i].name);
+			err = bpf_obj_pin(dp->map_fd[i], path);
+			if (err) {
+				err = -errno;
+				set_err(o, "cannot pin %s: %s", path, strerror(-err));
+				goto fail;
+			}
+		}
+	}
+	*out = dp;
+	return 0;
+fail:
+	kxp_dp_close(dp);
+	return err;
+}
+
+int kxp_dp_open_pinned(struct kxp_dp **out, const char *instance)
+{
+	struct kxp_dp *dp;
+	struct statfs st;
+	int err = 0;
+
+	*out = NULL;
+	if (!kxp_instance_name_ok(instance))
+		return -EINVAL;
+	/* Listing never mounts: an unmounted bpffs simply holds no instance. */
+	if (statfs(KXP_PIN_ROOT, &st) || st.f_type != BPF_FS_MAGIC)
+		return -ENOENT;
+	dp = dp_alloc();
+	if (!dp)
+		return -ENOMEM;
+	snprintf(dp->instance, sizeof(dp->instance), "%s", instance);
+	snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s/kxp-%s", KXP_PIN_ROOT, instance);
+	for (int i = 0; i < KXP_MAP__COUNT; i++) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		int fd = pin_open(dp, i);
+
+		if (fd < 0) {
+			err = fd;
+			goto fail;
+		}
+		dp->map_fd[i] = fd;
+		dp->own_fd[i] = true;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			err = -errno;
+			goto fail;
+		}
+		if (info.type != map_desc[i].type || info.key_size != map_desc[i].key_size ||
+		    info.value_size != map_desc[i].value_size) {
+			err = -EPROTO;
+			goto fail;
+		}
+		dp->map_max[i] = info.max_entries;
+	}
+	err = check_layout_version(dp->map_fd[KXP_MAP_CONFIG], NULL, instance);
+	if (err)
+		goto fail;
+	*out = dp;
+	return 0;
+fail:
+	kxp_dp_close(dp);
+	return err;
+}
+
+void kxp_dp_close(struct kxp_dp *dp)
+{
+	if (!dp)
+		return;
+	kxp_wcache_free(dp->wc);
+	for (int i = 0; i < KXP_MAP__COUNT; i++)
+		if (dp->own_fd[i] && dp->map_fd[i] >= 0)
+			close(dp->map_fd[i]);
+	kxp_tc_bpf__destroy(dp->tc);
+	kxp_xdp_bpf__destroy(dp->xdp);
+	free(dp);
+}
+
+int kxp_dp_map_fd(const struct kxp_dp *dp, enum kxp_map_id id)
+{
+	return dp && (unsigned)id < KXP_MAP__COUNT ? dp->map_fd[id] : -1;
+}
+
+int kxp_dp_prog_xdp(const struct kxp_dp *dp)
+{
+	return dp && dp->xdp ? bpf_program__fd(dp->xdp->progs.kxp_xdp) : -1;
+}
+
+int kxp_dp_prog_tc_ingress(const struct kxp_dp *dp)
+{
+	return dp && dp->tc ? bpf_program__fd(dp->tc->progs.kxp_tc_ingress) : -1;
+}
+
+int kxp_dp_prog_tc_egress(const struct kxp_dp *dp)
+{
+	return dp && dp->tc ? bpf_program__fd(dp->tc->progs.kxp_tc_egress) : -1;
+}
+
+const struct kxp_trace_res *kxp_dp_trace_res(const struct kxp_dp *dp, int stage)
+{
+	if (!dp || !dp->trace || !dp->xdp || !dp->tc)
+		return NULL;
+	if (stage == 1)
+		return &dp->xdp->bss->kxp_trace_res;
+	if (stage == 2 || stage == 3)
+		return &dp->tc->bss->kxp_trace_res;
+	return NULL;
+}

@@ -1,0 +1,1083 @@
+/* Map writer: turn a struct kxp_desired into map entries, writing only what
+ * differs from the maps and in an order that never shows a packet a
+ * half-written service. Ids (frontend, service-port set, backend) are dense,
+ * start at 1 and are recovered from the maps themselves, so a restarted or
+ * second process keeps them stable. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "dataplane/dp_internal.h"
+
+/* ---- a u64-keyed open-addressing hash with inline values ------------------ */
+
+struct htab {
+	uint64_t *keys;
+	uint8_t *vals;
+	uint8_t *used;
+	size_t cap, n, vsize;
+};
+
+static uint64_t hash64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static void ht_free(struct htab *h)
+{
+	free(h->keys);
+	free(h->vals);
+	free(h->used);
+	h->keys = NULL;
+	h->vals = NULL;
+	h->used = NULL;
+	h->cap = h->n = 0;
+}
+
+static int ht_resize(struct htab *h, size_t cap)
+{
+	struct htab n = { .cap = cap, .vsize = h->vsize };
+
+	n.keys = calloc(cap, sizeof(*n.keys));
+	n.vals = calloc(cap, h->vsize);
+	n.used = calloc(cap, 1);
+	if (!n.keys || !n.vals || !n.used) {
+		ht_free(&n);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < h->cap; i++) {
+		size_t j;
+
+		if (!h->used[i])
+			continue;
+		for (j = hash64(h->keys[i]) & (cap - 1); n.used[j]; j = (j + 1) & (cap - 1))
+			;
+		n.used[j] = 1;
+		n.keys[j] = h->keys[i];
+		memcpy(n.vals + j * h->vsize, h->vals + i * h->vsize, h->vsize);
+	}
+	n.n = h->n;
+	ht_free(h);
+	*h = n;
+	return 0;
+}
+
+static long ht_slot(const struct htab *h, uint64_t k)
+{
+	if (!h->cap)
+		return -1;
+	for (size_t j = hash64(k) & (h->cap - 1);; j = (j + 1) & (h->cap - 1)) {
+		if (!h->used[j])
+			return -1;
+		if (h->keys[j] == k)
+			return (long)j;
+	}
+}
+
+static void *ht_get(const struct htab *h, uint64_t k)
+{
+	long j = ht_slot(h, k);
+
+	return j < 0 ? NULL : h->vals + (size_t)j * h->vsize;
+}
+
+/* Insert or overwrite; returns the stored value or NULL on ENOMEM. */
+static void *ht_put(struct htab *h, uint64_t k, const void *v)
+{
+	size_t j;
+	long s = ht_slot(h, k);
+
+	if (s < 0) {
+		if ((h->n + 1) * 2 > h->cap && ht_resize(h, h->cap ? h->cap * 2 : 64))
+			return NULL;
+		for (j = hash64(k) & (h->cap - 1); h->used[j]; j = (j + 1) & (h->cap - 1))
+			;
+		h->used[j] = 1;
+		h->keys[j] = k;
+		h->n++;
+	} else {
+		j = (size_t)s;
+	}
+	memcpy(h->vals + j * h->vsize, v, h->vsize);
+	return h->vals + j * h->vsize;
+}
+
+/* Delete with backward shifting, so lookups never need tombstones. */
+static void ht_del(struct htab *h, uint64_t k)
+{
+	long s = ht_slot(h, k);
+	size_t i, j, mask = h->cap - 1;
+
+	if (s < 0)
+		return;
+	i = (size_t)s;
+	h->used[i] = 0;
+	h->n--;
+	for (j = (i + 1) & mask; h->used[j]; j = (j + 1) & mask) {
+		size_t home = hash64(h->keys[j]) & mask;
+		bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+
+		if (stays)
+			continue;
+		h->keys[i] = h->keys[j];
+		memcpy(h->vals + i * h->vsize, h->vals + j * h->vsize, h->vsize);
+		h->used[i] = 1;
+		h->used[j] = 0;
+		i = j;
+	}
+}
+
+#define ht_for_each(h, i) for (size_t i = 0; i < (h)->cap; i++) if ((h)->used[i])
+#define ht_val(h, i) ((void *)((h)->vals + (i) * (h)->vsize))
+
+/* ---- id sets: dense ids, lowest free first ---------------------------------- */
+
+struct idset {
+	uint64_t *w;
+	size_t nw;
+	uint32_t max; /* ids 1..max may be allocated */
+	uint32_t hint;
+};
+
+static int ids_set(struct idset *s, uint32_t id)
+{
+	size_t need = id / 64 + 1;
+
+	if (need > s->nw) {
+		size_t nw = need * 2;
+		uint64_t *w = realloc(s->w, nw * sizeof(*w));
+
+		if (!w)
+			return -ENOMEM;
+		memset(w + s->nw, 0, (nw - s->nw) * sizeof(*w));
+		s->w = w;
+		s->nw = nw;
+	}
+	s->w[id / 64] |= 1ULL << (id % 64);
+	return 0;
+}
+
+static bool ids_test(const struct idset *s, uint32_t id)
+{
+	return id / 64 < s->nw && (s->w[id / 64] >> (id % 64)) & 1;
+}
+
+/* Returns 0 when the id space is exhausted. */
+static uint32_t ids_alloc(struct idset *s)
+{
+	uint32_t id = s->hint > 1 ? s->hint : 1;
+
+	while (id <= s->max) {
+		if (id / 64 < s->nw && s->w[id / 64] == ~0ULL) {
+			id = (id / 64 + 1) * 64;
+			continue;
+		}
+		if (!ids_test(s, id)) {
+			if (ids_set(s, id))
+				return 0;
+			s->hint = id + 1;
+			return id;
+		}
+		id++;
+	}
+	return 0;
+}
+
+/* ---- the mirror of the maps ----------------------------------------------- */
+
+struct slots {
+	uint32_t n;   /* highest present slot + 1 */
+	uint32_t *be; /* backend id per slot, 0 = absent */
+};
+
+struct kxp_wcache {
+	struct htab svc;     /* svc key -> struct kxp_svc_val */
+	struct htab slots;   /* sp_id -> struct slots */
+	struct htab be;      /* backend id -> struct kxp_backend */
+	struct htab be_addr; /* addr:port/proto -> backend id (uint32_t) */
+	struct htab revnat;  /* fe_id -> struct kxp_revnat */
+	struct htab nodeip;  /* addr -> struct kxp_nodeip */
+	struct htab lbsr;    /* fe_id << 32 | addr -> bit p set = prefix /p present */
+	struct kxp_config cfg;
+};
+
+static uint64_t svc_k(const struct kxp_svc_key *k)
+{
+	uint64_t v;
+
+	memcpy(&v, k, sizeof(v));
+	return v;
+}
+
+static struct kxp_svc_key svc_unk(uint64_t v)
+{
+	struct kxp_svc_key k;
+
+	memcpy(&k, &v, sizeof(k));
+	return k;
+}
+
+static uint64_t be_k(uint32_t addr, uint16_t nport, uint8_t proto)
+{
+	return (uint64_t)addr | (uint64_t)nport << 32 | (uint64_t)proto << 48;
+}
+
+void kxp_wcache_free(struct kxp_wcache *wc)
+{
+	if (!wc)
+		return;
+	ht_for_each(&wc->slots, i) free(((struct slots *)ht_val(&wc->slots, i))->be);
+	ht_free(&wc->svc);
+	ht_free(&wc->slots);
+	ht_free(&wc->be);
+	ht_free(&wc->be_addr);
+	ht_free(&wc->revnat);
+	ht_free(&wc->nodeip);
+	ht_free(&wc->lbsr);
+	free(wc);
+}
+
+static int slots_set(struct htab *h, uint32_t sp, uint32_t slot, uint32_t be)
+{
+	struct slots *s = ht_get(h, sp);
+
+	if (!s) {
+		struct slots z = {};
+
+		s = ht_put(h, sp, &z);
+		if (!s)
+			return -ENOMEM;
+	}
+	if (slot >= s->n) {
+		uint32_t n = slot + 1;
+		uint32_t *b = realloc(s->be, n * sizeof(*b));
+
+		if (!b)
+			return -ENOMEM;
+		memset(b + s->n, 0, (n - s->n) * sizeof(*b));
+		s->be = b;
+		s->n = n;
+	}
+	s->be[slot] = be;
+	return 0;
+}
+
+/* Read every entry of a map; cb gets key and value. */
+static int map_walk(int fd, size_t ksz, size_t vsz, int (*cb)(struct kxp_wcache *, const void *, const void *),
+		    struct kxp_wcache *wc)
+{
+	uint8_t key[64], next[64], val[256];
+	void *prev = NULL;
+	int err;
+
+	if (ksz > sizeof(key) || vsz > sizeof(val))
+		return -EINVAL;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, ksz);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, val))
+			continue; /* deleted meanwhile */
+		err = cb(wc, key, val);
+		if (err)
+			return err;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+static int load_svc(struct kxp_wcache *wc, const void *k, const void *v)
+{
+	return ht_put(&wc->svc, svc_k(k), v) ? 0 : -ENOMEM;
+}
+
+static int load_slot(struct kxp_wcache *wc, const void *k, const void *v)
+{
+	const struct kxp_slot_key *sk = k;
+
+	/* a slot beyond any sane set size is garbage we cannot index: ignore */
+	if (sk->slot > KXP_MAX_SET_BACKENDS * 2)
+		return 0;
+	return slots_set(&wc->slots, sk->sp_id, sk->slot, *(const uint32_t *)v);
+}
+
+static int load_be(struct kxp_wcache *wc, const void *k, const void *v)
+{
+	const struct kxp_backend *b = v;
+	uint32_t id = *(const uint32_t *)k;
+
+	if (!ht_put(&wc->be, id, b))
+		return -ENOMEM;
+	return ht_put(&wc->be_addr, be_k(b->addr, b->port, b->proto), &id) ? 0 : -ENOMEM;
+}
+
+static int load_revnat(struct kxp_wcache *wc, const void *k, const void *v)
+{
+	return ht_put(&wc->revnat, *(const uint32_t *)k, v) ? 0 : -ENOMEM;
+}
+
+static int load_nodeip(struct kxp_wcache *wc, const void *k, const void *v)
+{
+	return ht_put(&wc->nodeip, *(const uint32_t *)k, v) ? 0 : -ENOMEM;
+}
+
+static uint64_t lbsr_k(uint32_t fe_id, uint32_t addr)
+{
+	return (uint64_t)fe_id << 32 | addr;
+}
+
+static int lbsr_add(struct htab *h, uint32_t fe_id, uint32_t addr, unsigned plen)
+{
+	uint64_t *m = ht_get(h, lbsr_k(fe_id, addr)), zero = 0;
+
+	if (!m && !(m = ht_put(h, lbsr_k(fe_id, addr), &zero)))
+		return -ENOMEM;
+	*m |= 1ULL << plen;
+	return 0;
+}
+
+static int load_lbsr(struct kxp_wcache *wc, const void *k, const void *v)
+{
+	const struct kxp_lbsr_key *lk = k;
+
+	if (lk->prefixlen < 32 || lk->prefixlen > 64)
+		return 0;
+	return lbsr_add(&wc->lbsr, lk->fe_id, lk->addr, lk->prefixlen - 32);
+}
+
+static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
+{
+	struct kxp_wcache *wc = calloc(1, sizeof(*wc));
+	__u32 zero = 0;
+	int err;
+
+	if (!wc)
+		return -ENOMEM;
+	wc->svc.vsize = sizeof(struct kxp_svc_val);
+	wc->slots.vsize = sizeof(struct slots);
+	wc->be.vsize = sizeof(struct kxp_backend);
+	wc->be_addr.vsize = sizeof(uint32_t);
+	wc->revnat.vsize = sizeof(struct kxp_revnat);
+	wc->nodeip.vsize = sizeof(struct kxp_nodeip);
+	wc->lbsr.vsize = sizeof(uint64_t);
+	err = map_walk(dp->map_fd[KXP_MAP_SVC], sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val), load_svc, wc);
+	if (!err)
+		err = map_walk(dp->map_fd[KXP_MAP_SLOT], sizeof(struct kxp_slot_key), 4, load_slot, wc);
+	if (!err)
+		err = map_walk(dp->map_fd[KXP_MAP_BACKEND], 4, sizeof(struct kxp_backend), load_be, wc);
+	if (!err)
+		err = map_walk(dp->map_fd[KXP_MAP_REVNAT], 4, sizeof(struct kxp_revnat), load_revnat, wc);
+	if (!err)
+		err = map_walk(dp->map_fd[KXP_MAP_NODEIP], 4, sizeof(struct kxp_nodeip), load_nodeip, wc);
+	if (!err)
+		err = map_walk(dp->map_fd[KXP_MAP_LBSR], sizeof(struct kxp_lbsr_key), 1, load_lbsr, wc);
+	if (!err && bpf_map_lookup_elem(dp->map_fd[KXP_MAP_CONFIG], &zero, &wc->cfg))
+		err = -errno;
+	if (err) {
+		kxp_wcache_free(wc);
+		return err;
+	}
+	*out = wc;
+	return 0;
+}
+
+/* ---- apply ------------------------------------------------------------------ */
+
+struct wset {
+	bool used;       /* referenced by a written frontend */
+	bool new_sp;
+	uint32_t sp_id;
+	uint32_t n;      /* backends in be[] */
+	uint32_t eff_n;  /* slots actually written (n unless a map filled up) */
+	uint32_t *be;    /* backend ids in slot order */
+};
+
+struct wfe {
+	struct kxp_svc_key key;
+	struct kxp_svc_val val;
+	bool is_new, failed;
+	const struct kxp_d_frontend *d;
+};
+
+struct wbe {
+	uint32_t id;
+	uint8_t flags;
+	bool ok;
+};
+
+struct apply_ctx {
+	struct kxp_dp *dp;
+	struct kxp_wcache *wc;
+	struct kxp_apply_stats *st;
+	int err; /* first -ENOSPC-class error, reported at the end */
+};
+
+static void fail(struct apply_ctx *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct apply_ctx *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+	size_t i = c->st->n_failed++;
+
+	if (!c->err)
+		c->err = err;
+	if (i >= sizeof(c->st->failed) / sizeof(c->st->failed[0]))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->st->failed[i], sizeof(c->st->failed[i]), fmt, ap);
+	va_end(ap);
+}
+
+static const char *proto_str(uint8_t p)
+{
+	switch (p) {
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 132:
+		return "sctp";
+	case 0:
+		return "any";
+	default:
+		return "?";
+	}
+}
+
+static const char *fe_str(const struct kxp_svc_key *k, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &k->addr, a, sizeof(a));
+	snprintf(buf, len, "%s:%u/%s%s", a, ntohs(k->port), proto_str(k->proto),
+		 k->scope == KXP_SCOPE_INTERNAL ? " (internal)" : "");
+	return buf;
+}
+
+/* Map full (E2BIG from hash maps, ENOSPC elsewhere) is reported per entry and
+ * the rest continues; anything else is an error of the map itself. */
+static int upd(struct apply_ctx *c, enum kxp_map_id id, const void *k, const void *v)
+{
+	c->st->writes++;
+	if (bpf_map_update_elem(c->dp->map_fd[id], k, v, BPF_ANY) == 0)
+		return 0;
+	return errno == E2BIG ? -ENOSPC : -errno;
+}
+
+static int del(struct apply_ctx *c, enum kxp_map_id id, const void *k)
+{
+	c->st->writes++;
+	if (bpf_map_delete_elem(c->dp->map_fd[id], k) == 0 || errno == ENOENT)
+		return 0;
+	return -errno;
+}
+
+static int write_config_nodeips(struct apply_ctx *c, const struct kxp_desired *d)
+{
+	struct kxp_config cfg = d->cfg;
+	__u32 zero = 0;
+	int err;
+
+	cfg.layout_version = KXP_LAYOUT_VERSION;
+	if (memcmp(&cfg, &c->wc->cfg, sizeof(cfg))) {
+		err = upd(c, KXP_MAP_CONFIG, &zero, &cfg);
+		if (err)
+			return err;
+		c->wc->cfg = cfg;
+		c->st->config_changed = true;
+	}
+	for (size_t i = 0; i < d->n_nodeips; i++) {
+		struct kxp_nodeip v = { .flags = d->nodeips[i].flags };
+		const struct kxp_nodeip *cur = ht_get(&c->wc->nodeip, d->nodeips[i].addr);
+
+		if (cur && !memcmp(cur, &v, sizeof(v)))
+			continue;
+		err = upd(c, KXP_MAP_NODEIP, &d->nodeips[i].addr, &v);
+		if (err == -ENOSPC) {
+			char a[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &d->nodeips[i].addr, a, sizeof(a));
+			fail(c, err, "node address %s: kxp_nodeip4 is full", a);
+			continue;
+		}
+		if (err)
+			return err;
+		if (!ht_put(&c->wc->nodeip, d->nodeips[i].addr, &v))
+			return -ENOMEM;
+		c->st->nodeips_changed++;
+	}
+	return 0;
+}
+
+static int delete_stale_nodeips(struct apply_ctx *c, const struct kxp_desired *d)
+{
+	struct htab want = { .vsize = 1 };
+	uint8_t one = 1;
+	int err = 0;
+
+	for (size_t i = 0; i < d->n_nodeips; i++)
+		if (!ht_put(&want, d->nodeips[i].addr, &one)) {
+			err = -ENOMEM;
+			goto out;
+		}
+	for (size_t i = 0; i < c->wc->nodeip.cap; i++) {
+		uint32_t addr;
+
+		if (!c->wc->nodeip.used[i] || ht_get(&want, c->wc->nodeip.keys[i]))
+			continue;
+		addr = (uint32_t)c->wc->nodeip.keys[i];
+		err = del(c, KXP_MAP_NODEIP, &addr);
+		if (err)
+			goto out;
+		ht_del(&c->wc->nodeip, addr);
+		c->st->nodeips_changed++;
+		i--; /* backward shift may have moved an entry into slot i */
+	}
+out:
+	ht_free(&want);
+	return err;
+}
+
+static int zero_stats(struct apply_ctx *c, uint32_t fe_id)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	void *zero;
+	int err;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	zero = calloc(ncpu, (sizeof(struct kxp_stats) + 7) & ~7UL);
+	if (!zero)
+		return -ENOMEM;
+	err = upd(c, KXP_MAP_STATS, &fe_id, zero);
+	free(zero);
+	return err;
+}
+
+int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st_out)
+{
+	struct kxp_apply_stats st_local;
+	struct apply_ctx c = { .dp = dp };
+	struct idset fe_ids = {}, sp_ids = {}, be_ids = {};
+	struct htab sp2set = { .vsize = sizeof(uint32_t) }; /* claimed sp_id -> set index */
+	struct htab be_want = { .vsize = sizeof(struct wbe) };
+	struct htab fe_want = { .vsize = sizeof(uint32_t) }; /* svc key -> wfe index */
+	struct htab fe_live = { .vsize = 1 };
+	struct htab lbsr_want = { .vsize = sizeof(uint64_t) };
+	struct wset *sets = NULL;
+	struct wfe *fes = NULL;
+	uint8_t one = 1;
+	char buf[96];
+	int err = 0;
+
+	c.st = st_out ? st_out : &st_local;
+	memset(c.st, 0, sizeof(*c.st));
+	if (!dp || !d)
+		return -EINVAL;
+	if (!dp->wc) {
+		err = wcache_load(dp, &dp->wc);
+		if (err)
+			return err;
+	}
+	c.wc = dp->wc;
+
+	/* Ids in use are whatever the maps hold now; ids freed by this apply
+	 * become free only once their entries are gone (next apply). */
+	fe_ids.max = dp->map_max[KXP_MAP_STATS] ? dp->map_max[KXP_MAP_STATS] - 1 : 0;
+	sp_ids.max = dp->map_max[KXP_MAP_SVC];
+	be_ids.max = dp->map_max[KXP_MAP_BACKEND];
+	ht_for_each(&c.wc->svc, i) {
+		const struct kxp_svc_val *v = ht_val(&c.wc->svc, i);
+
+		if (ids_set(&fe_ids, v->fe_id) || (v->sp_id && ids_set(&sp_ids, v->sp_id)))
+			goto enomem;
+	}
+	ht_for_each(&c.wc->revnat, i) if (ids_set(&fe_ids, (uint32_t)c.wc->revnat.keys[i])) goto enomem;
+	ht_for_each(&c.wc->slots, i) if (ids_set(&sp_ids, (uint32_t)c.wc->slots.keys[i])) goto enomem;
+	ht_for_each(&c.wc->be, i) if (ids_set(&be_ids, (uint32_t)c.wc->be.keys[i])) goto enomem;
+
+	sets = calloc(d->n_sets + 1, sizeof(*sets));
+	fes = calloc(d->n_fe + 1, sizeof(*fes));
+	if (!sets || !fes)
+		goto enomem;
+
+	/* Frontends: keys, duplicates, which sets are referenced. */
+	for (size_t i = 0; i < d->n_fe; i++) {
+		const struct kxp_d_frontend *f = &d->fe[i];
+		struct wfe *w = &fes[i];
+		uint32_t idx = (uint32_t)i;
+
+		w->d = f;
+		w->key = (struct kxp_svc_key){ .addr = f->addr, .port = htons(f->port), .proto = f->proto, .scope = f->scope };
+		if (ht_get(&fe_want, svc_k(&w->key))) {
+			w->failed = true; /* the model emitted it twice: the first wins */
+			continue;
+		}
+		if (!ht_put(&fe_want, svc_k(&w->key), &idx))
+			goto enomem;
+		if (f->set >= 0 && (size_t)f->set < d->n_sets)
+			sets[f->set].used = true;
+	}
+
+	/* Sets keep the sp_id their frontends already point at (the set key is not
+	 * in the maps, the frontends are). */
+	for (size_t i = 0; i < d->n_fe; i++) {
+		const struct kxp_svc_val *cur;
+		int s = d->fe[i].set;
+		uint32_t si = (uint32_t)s;
+
+		if (fes[i].failed || s < 0 || (size_t)s >= d->n_sets || sets[s].sp_id)
+			continue;
+		cur = ht_get(&c.wc->svc, svc_k(&fes[i].key));
+		if (!cur || !cur->sp_id || ht_get(&sp2set, cur->sp_id))
+			continue;
+		sets[s].sp_id = cur->sp_id;
+		if (!ht_put(&sp2set, cur->sp_id, &si))
+			goto enomem;
+	}
+	for (size_t s = 0; s < d->n_sets; s++) {
+		uint32_t si = (uint32_t)s;
+
+		if (!sets[s].used || sets[s].sp_id)
+			continue;
+		sets[s].sp_id = ids_alloc(&sp_ids);
+		if (!sets[s].sp_id) {
+			fail(&c, -ENOSPC, "set %s: no free service-port id", d->sets[s].key ? d->sets[s].key : "?");
+			sets[s].used = false;
+			continue;
+		}
+		sets[s].new_sp = true;
+		if (!ht_put(&sp2set, sets[s].sp_id, &si))
+			goto enomem;
+	}
+
+	err = write_config_nodeips(&c, d);
+	if (err)
+		goto out;
+
+	/* 1. Backends: new ones (and flag changes in place) before any slot names them. */
+	for (size_t s = 0; s < d->n_sets; s++) {
+		const struct kxp_d_set *ds = &d->sets[s];
+
+		if (!sets[s].used)
+			continue;
+		sets[s].be = calloc(ds->n_be + 1, sizeof(uint32_t));
+		if (!sets[s].be)
+			goto enomem;
+		for (size_t b = 0; b < ds->n_be; b++) {
+			const struct kxp_d_backend *db = &ds->be[b];
+			uint64_t k = be_k(db->addr, htons(db->port), db->proto);
+			struct wbe *w = ht_get(&be_want, k);
+
+			if (!w) {
+				const uint32_t *cur_id = ht_get(&c.wc->be_addr, k);
+				struct kxp_backend v = { .addr = db->addr, .port = htons(db->port), .proto = db->proto,
+							 .flags = db->flags };
+				struct wbe nw = { .flags = db->flags, .ok = true };
+
+				if (cur_id) {
+					const struct kxp_backend *cur = ht_get(&c.wc->be, *cur_id);
+
+					nw.id = *cur_id;
+					if (!cur || memcmp(cur, &v, sizeof(v))) {
+						err = upd(&c, KXP_MAP_BACKEND, &nw.id, &v);
+						if (err)
+							goto out;
+						c.st->be_updated++;
+					}
+				} else {
+					nw.id = ids_alloc(&be_ids);
+					err = nw.id ? upd(&c, KXP_MAP_BACKEND, &nw.id, &v) : -ENOSPC;
+					if (err == -ENOSPC) {
+						struct in_addr a = { db->addr };
+
+						fail(&c, err, "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(a),
+						     db->port, proto_str(db->proto));
+						nw.ok = false;
+						err = 0;
+					} else if (err) {
+						goto out;
+					} else {
+						c.st->be_added++;
+					}
+				}
+				if (nw.ok && (!ht_put(&c.wc->be, nw.id, &v) || !ht_put(&c.wc->be_addr, k, &nw.id)))
+					goto enomem;
+				w = ht_put(&be_want, k, &nw);
+				if (!w)
+					goto enomem;
+			}
+			if (w->ok)
+				sets[s].be[sets[s].n++] = w->id;
+		}
+		if (sets[s].n > KXP_MAX_SET_BACKENDS) {
+			fail(&c, -E2BIG, "set %s: %u backends, only %u fit", ds->key ? ds->key : "?", sets[s].n,
+			     KXP_MAX_SET_BACKENDS);
+			sets[s].n = KXP_MAX_SET_BACKENDS;
+		}
+	}
+
+	/* 2a. Shrinking sets: lower the count of every entry using them first. */
+	ht_for_each(&c.wc->svc, i) {
+		struct kxp_svc_val *v = ht_val(&c.wc->svc, i);
+		const uint32_t *si = v->sp_id ? ht_get(&sp2set, v->sp_id) : NULL;
+		struct kxp_svc_key k;
+
+		if (!si || v->count <= sets[*si].n)
+			continue;
+		k = svc_unk(c.wc->svc.keys[i]);
+		v->count = sets[*si].n;
+		err = upd(&c, KXP_MAP_SVC, &k, v);
+		if (err)
+			goto out;
+	}
+	/* 2b. Slots of every set: rewrite what differs, drop what is past the end. */
+	for (size_t s = 0; s < d->n_sets; s++) {
+		struct wset *w = &sets[s];
+		struct slots *old;
+
+		if (!w->used)
+			continue;
+		w->eff_n = w->n;
+		for (uint32_t i = 0; i < w->n; i++) {
+			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
+
+			old = ht_get(&c.wc->slots, w->sp_id);
+			if (old && i < old->n && old->be[i] == w->be[i])
+				continue;
+			err = upd(&c, KXP_MAP_SLOT, &k, &w->be[i]);
+			if (err == -ENOSPC) {
+				fail(&c, err, "set %s: kxp_slot is full at slot %u", d->sets[s].key ? d->sets[s].key : "?", i);
+				w->eff_n = i;
+				err = 0;
+				break;
+			}
+			if (err)
+				goto out;
+			if (slots_set(&c.wc->slots, w->sp_id, i, w->be[i]))
+				goto enomem;
+			c.st->slots_written++;
+		}
+		old = ht_get(&c.wc->slots, w->sp_id);
+		for (uint32_t i = w->eff_n; old && i < old->n; i++) {
+			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
+
+			if (!old->be[i])
+				continue;
+			err = del(&c, KXP_MAP_SLOT, &k);
+			if (err)
+				goto out;
+			old->be[i] = 0;
+			c.st->slots_removed++;
+		}
+		if (old && old->n > w->eff_n)
+			old->n = w->eff_n;
+	}
+
+	/* 3. Frontend ids, reverse NAT and cleared counters before the frontend exists. */
+	for (size_t i = 0; i < d->n_fe; i++) {
+		struct wfe *w = &fes[i];
+		const struct kxp_d_frontend *f = w->d;
+		const struct kxp_svc_val *cur;
+		struct kxp_revnat rn = { .addr = f->addr, .port = htons(f->port), .proto = f->proto, .kind = f->kind };
+		const struct kxp_revnat *crn;
+
+		if (w->failed)
+			continue;
+		cur = ht_get(&c.wc->svc, svc_k(&w->key));
+		if (cur) {
+			w->val.fe_id = cur->fe_id;
+		} else {
+			w->is_new = true;
+			w->val.fe_id = ids_alloc(&fe_ids);
+			if (!w->val.fe_id) {
+				fail(&c, -ENOSPC, "frontend %s (%s): no free frontend id", fe_str(&w->key, buf, sizeof(buf)),
+				     f->svc ? f->svc : "?");
+				w->failed = true;
+				continue;
+			}
+		}
+		if (f->set >= 0 && (size_t)f->set < d->n_sets && sets[f->set].used) {
+			const struct kxp_d_set *ds = &d->sets[f->set];
+
+			w->val.sp_id = sets[f->set].sp_id;
+			w->val.count = (uint16_t)sets[f->set].eff_n;
+			w->val.algo = ds->algo;
+			w->val.affinity_timeout = ds->affinity_timeout;
+		}
+		w->val.flags = f->flags;
+		w->val.kind = f->kind;
+
+		crn = ht_get(&c.wc->revnat, w->val.fe_id);
+		if (!crn || memcmp(crn, &rn, sizeof(rn))) {
+			err = upd(&c, KXP_MAP_REVNAT, &w->val.fe_id, &rn);
+			if (err == -ENOSPC) {
+				fail(&c, err, "frontend %s: kxp_revnat4 is full", fe_str(&w->key, buf, sizeof(buf)));
+				err = 0;
+			} else if (err) {
+				goto out;
+			} else {
+				if (!ht_put(&c.wc->revnat, w->val.fe_id, &rn))
+					goto enomem;
+				c.st->revnat_written++;
+			}
+		}
+		if (w->is_new) {
+			err = zero_stats(&c, w->val.fe_id);
+			if (err)
+				goto out;
+		}
+	}
+
+	/* 3b. Source ranges before a frontend that enforces them appears. */
+	for (size_t i = 0; i < d->n_fe; i++) {
+		const struct kxp_d_frontend *f = fes[i].d;
+
+		if (fes[i].failed || !f->lbsr)
+			continue;
+		for (size_t j = 0; j < f->n_lbsr; j++) {
+			uint32_t mask = ntohl(f->lbsr[j].mask);
+			unsigned plen = (unsigned)__builtin_popcount(mask);
+			uint32_t addr = f->lbsr[j].addr & f->lbsr[j].mask;
+			struct kxp_lbsr_key k = { .prefixlen = 32 + plen, .fe_id = fes[i].val.fe_id, .addr = addr };
+			const uint64_t *cur = ht_get(&c.wc->lbsr, lbsr_k(k.fe_id, addr));
+			uint8_t allow = 1;
+
+			if (lbsr_add(&lbsr_want, k.fe_id, addr, plen))
+				goto enomem;
+			if (cur && (*cur >> plen) & 1)
+				continue;
+			err = upd(&c, KXP_MAP_LBSR, &k, &allow);
+			if (err == -ENOSPC) {
+				fail(&c, err, "frontend %s: kxp_lbsr4 is full", fe_str(&fes[i].key, buf, sizeof(buf)));
+				err = 0;
+				continue;
+			}
+			if (err)
+				goto out;
+			if (lbsr_add(&c.wc->lbsr, k.fe_id, addr, plen))
+				goto enomem;
+			c.st->lbsr_written++;
+		}
+	}
+
+	/* 4. Frontends: upsert (a switch to another set is one atomic update). */
+	for (size_t i = 0; i < d->n_fe; i++) {
+		struct wfe *w = &fes[i];
+		const struct kxp_svc_val *cur;
+
+		if (w->failed)
+			continue;
+		cur = ht_get(&c.wc->svc, svc_k(&w->key));
+		if (cur && !memcmp(cur, &w->val, sizeof(w->val))) {
+			if (!ht_put(&fe_live, w->val.fe_id, &one))
+				goto enomem;
+			continue;
+		}
+		err = upd(&c, KXP_MAP_SVC, &w->key, &w->val);
+		if (err == -ENOSPC) {
+			fail(&c, err, "frontend %s (%s): kxp_svc4 is full", fe_str(&w->key, buf, sizeof(buf)),
+			     w->d->svc ? w->d->svc : "?");
+			w->failed = true;
+			err = 0;
+			continue;
+		}
+		if (err)
+			goto out;
+		if (cur)
+			c.st->fe_updated++;
+		else
+			c.st->fe_added++;
+		if (!ht_put(&c.wc->svc, svc_k(&w->key), &w->val) || !ht_put(&fe_live, w->val.fe_id, &one))
+			goto enomem;
+	}
+
+	/* 5. Frontends that are gone. */
+	for (size_t i = 0; i < c.wc->svc.cap; i++) {
+		struct kxp_svc_key k;
+		const uint32_t *wi;
+
+		if (!c.wc->svc.used[i])
+			continue;
+		k = svc_unk(c.wc->svc.keys[i]);
+		wi = ht_get(&fe_want, c.wc->svc.keys[i]);
+		if (wi && !fes[*wi].failed)
+			continue;
+		if (wi && ht_get(&fe_live, ((struct kxp_svc_val *)ht_val(&c.wc->svc, i))->fe_id))
+			continue;
+		if (wi) {
+			/* could not be rewritten (e.g. its set lost its id): keep the old entry */
+			if (!ht_put(&fe_live, ((struct kxp_svc_val *)ht_val(&c.wc->svc, i))->fe_id, &one))
+				goto enomem;
+			continue;
+		}
+		err = del(&c, KXP_MAP_SVC, &k);
+		if (err)
+			goto out;
+		ht_del(&c.wc->svc, c.wc->svc.keys[i]);
+		c.st->fe_removed++;
+		i--;
+	}
+
+	/* 6. Slots of sets nothing points at any more. */
+	{
+		struct htab sp_live = { .vsize = 1 };
+
+		ht_for_each(&c.wc->svc, i) {
+			const struct kxp_svc_val *v = ht_val(&c.wc->svc, i);
+
+			if (v->sp_id && !ht_put(&sp_live, v->sp_id, &one)) {
+				ht_free(&sp_live);
+				goto enomem;
+			}
+		}
+		for (size_t i = 0; i < c.wc->slots.cap; i++) {
+			struct slots *s;
+			uint32_t sp;
+
+			if (!c.wc->slots.used[i])
+				continue;
+			sp = (uint32_t)c.wc->slots.keys[i];
+			if (ht_get(&sp_live, sp) || ht_get(&sp2set, sp))
+				continue;
+			s = ht_val(&c.wc->slots, i);
+			for (uint32_t j = 0; j < s->n; j++) {
+				struct kxp_slot_key k = { .sp_id = sp, .slot = j };
+
+				if (!s->be[j])
+					continue;
+				err = del(&c, KXP_MAP_SLOT, &k);
+				if (err) {
+					ht_free(&sp_live);
+					goto out;
+				}
+				s->be[j] = 0;
+				c.st->slots_removed++;
+			}
+			free(s->be);
+			ht_del(&c.wc->slots, sp);
+			i--;
+		}
+		ht_free(&sp_live);
+	}
+
+	/* 7. Backends no set uses and reverse NAT of frontends that are gone. */
+	{
+		struct htab be_live = { .vsize = 1 };
+
+		ht_for_each(&c.wc->slots, i) {
+			const struct slots *s = ht_val(&c.wc->slots, i);
+
+			for (uint32_t j = 0; j < s->n; j++)
+				if (s->be[j] && !ht_put(&be_live, s->be[j], &one)) {
+					ht_free(&be_live);
+					goto enomem;
+				}
+		}
+		for (size_t i = 0; i < c.wc->be.cap; i++) {
+			struct kxp_backend b;
+			uint32_t id;
+
+			if (!c.wc->be.used[i])
+				continue;
+			id = (uint32_t)c.wc->be.keys[i];
+			b = *(struct kxp_backend *)ht_val(&c.wc->be, i);
+			if (ht_get(&be_live, id) || ht_get(&be_want, be_k(b.addr, b.port, b.proto)))
+				continue;
+			err = del(&c, KXP_MAP_BACKEND, &id);
+			if (err) {
+				ht_free(&be_live);
+				goto out;
+			}
+			ht_del(&c.wc->be, id);
+			if (ht_get(&c.wc->be_addr, be_k(b.addr, b.port, b.proto)) &&
+			    *(uint32_t *)ht_get(&c.wc->be_addr, be_k(b.addr, b.port, b.proto)) == id)
+				ht_del(&c.wc->be_addr, be_k(b.addr, b.port, b.proto));
+			c.st->be_removed++;
+			i--;
+		}
+		ht_free(&be_live);
+	}
+	ht_for_each(&c.wc->svc, i) {
+		if (!ht_put(&fe_live, ((struct kxp_svc_val *)ht_val(&c.wc->svc, i))->fe_id, &one))
+			goto enomem;
+	}
+	for (size_t i = 0; i < c.wc->revnat.cap; i++) {
+		uint32_t id;
+
+		if (!c.wc->revnat.used[i])
+			continue;
+		id = (uint32_t)c.wc->revnat.keys[i];
+		if (ht_get(&fe_live, id))
+			continue;
+		err = del(&c, KXP_MAP_REVNAT, &id);
+		if (err)
+			goto out;
+		ht_del(&c.wc->revnat, id);
+		c.st->revnat_removed++;
+		i--;
+	}
+
+	/* Source ranges no frontend asks for any more. */
+	for (size_t i = 0; i < c.wc->lbsr.cap; i++) {
+		uint64_t *m, key;
+		const uint64_t *w;
+
+		if (!c.wc->lbsr.used[i])
+			continue;
+		key = c.wc->lbsr.keys[i];
+		m = ht_val(&c.wc->lbsr, i);
+		w = ht_get(&lbsr_want, key);
+		for (unsigned p = 0; p <= 32; p++) {
+			struct kxp_lbsr_key k = { .prefixlen = 32 + p, .fe_id = (uint32_t)(key >> 32), .addr = (uint32_t)key };
+
+			if (!((*m >> p) & 1) || (w && (*w >> p) & 1))
+				continue;
+			err = del(&c, KXP_MAP_LBSR, &k);
+			if (err)
+				goto out;
+			*m &= ~(1ULL << p);
+			c.st->lbsr_removed++;
+		}
+		if (!*m) {
+			ht_del(&c.wc->lbsr, key);
+			i--;
+		}
+	}
+
+	/* 8. Node addresses that are gone. */
+	err = delete_stale_nodeips(&c, d);
+	goto out;
+
+enomem:
+	err = -ENOMEM;
+out:
+	if (sets)
+		for (size_t s = 0; s < d->n_sets; s++)
+			free(sets[s].be);
+	free(sets);
+	free(fes);
+	free(fe_ids.w);
+	free(sp_ids.w);
+	free(be_ids.w);
+	ht_free(&sp2set);
+	ht_free(&be_want);
+	ht_free(&fe_want);
+	ht_free(&fe_live);
+	ht_free(&lbsr_want);
+	if (err && err != -ENOSPC) {
+		/* the mirror may now disagree with the maps: rebuild it next time */
+		kxp_wcache_free(dp->wc);
+		dp->wc = NULL;
+		return err;
+	}
+	return c.err ? -ENOSPC : 0;
+}
