@@ -130,6 +130,15 @@ kxe_client_sysctls()
 		net.ipv4.ip_local_port_range="10000 65000" >/dev/null
 }
 
+# kxe_full_csum NS DEV: no checksum offload on this veth end, so senders put a full
+# checksum in every packet and receivers verify it (veth otherwise marks packets
+# CHECKSUM_UNNECESSARY and a checksum kxp broke would go unnoticed).
+kxe_full_csum()
+{
+	ip netns exec "$1" ethtool -K "$2" rx off tx off >/dev/null 2>&1 ||
+		{ echo "# ethtool -K $2 rx off tx off failed in $1" >&2; return 1; }
+}
+
 # kxe_pod NODE_NS POD_NS HOST_DEV POD_IP HOST_IP
 kxe_pod()
 {
@@ -137,6 +146,8 @@ kxe_pod()
 
 	kxe_ns_add "$pod" || return 1
 	ip link add name eth0 netns "$pod" type veth peer name "$hdev" netns "$node" || return 1
+	kxe_full_csum "$pod" eth0 || return 1
+	kxe_full_csum "$node" "$hdev" || return 1
 	ip -n "$pod" addr add "$ip/32" dev eth0
 	ip -n "$pod" link set eth0 up
 	ip -n "$pod" route add "$hip" dev eth0 scope link
@@ -156,6 +167,8 @@ kxe_uplink()
 	local ns=$1 ip=$2 port=p-${1##*-}
 
 	ip link add name eth0 netns "$ns" type veth peer name "$port" netns "$NS_FABRIC" || return 1
+	kxe_full_csum "$ns" eth0 || return 1
+	kxe_full_csum "$NS_FABRIC" "$port" || return 1
 	ip -n "$NS_FABRIC" link set "$port" master br0 up
 	ip netns exec "$NS_FABRIC" "$KXE_XDP_PASS" "$port" || return 1
 	ip -n "$ns" addr add "$ip/24" dev eth0
