@@ -180,6 +180,7 @@ static __always_inline void kxp_lb_frontend(const struct kxp_pkt *p, struct kxp_
 			kxp_dec_set(d, KXP_V_DROP, KXP_R_NO_BACKEND);
 			return;
 		}
+		d->fe_id = set->fe_id; /* counters and ct follow the entry that decides */
 	}
 
 	/* An existing flow keeps its backend whatever the set is now (K.44),
@@ -236,7 +237,7 @@ static __always_inline void kxp_lb_frontend(const struct kxp_pkt *p, struct kxp_
 	if (kxp_trace_mode)
 		return;
 	nv.nat = d->nat;
-	nv.fe_id = svc->fe_id;
+	nv.fe_id = set->fe_id;
 	nv.kind = svc->kind;
 	nv.created = now;
 	nv.last_seen = now;

@@ -360,12 +360,14 @@ out:
 }
 
 /* Flows that need masquerade pass untouched, counted, with no ct entry. */
-static bool snat_case(struct tenv *e, enum tprog prog, struct tpkt p, const char *what)
+/* Counters go to the entry that decided: the INTERNAL one for pod and node
+ * sources of an eTP=Local external frontend. */
+static bool snat_case_scope(struct tenv *e, enum tprog prog, struct tpkt p, uint8_t scope, const char *what)
 {
 	struct trun r;
 	uint64_t before = tenv_reason(e, KXP_R_NEEDS_SNAT);
 	struct kxp_stats s0, s1;
-	uint32_t fe = tenv_fe_id(e, p.daddr, p.dport, p.proto, 0);
+	uint32_t fe = tenv_fe_id(e, p.daddr, p.dport, p.proto, scope);
 
 	tenv_stats(e, fe, &s0);
 	if (tenv_run(e, prog, &p, &r))
@@ -374,6 +376,11 @@ static bool snat_case(struct tenv *e, enum tprog prog, struct tpkt p, const char
 	return ASSERT_EQ(r.ret, prog == T_XDP ? XDP_PASS : TC_ACT_OK, what) && tcheck_untouched(&r, what) &&
 	       ASSERT_EQ(tenv_reason(e, KXP_R_NEEDS_SNAT), before + 1, what) &&
 	       ASSERT_EQ(s1.passed, s0.passed + 1, what) && ASSERT_EQ(tenv_ct_count(e), 0, what);
+}
+
+static bool snat_case(struct tenv *e, enum tprog prog, struct tpkt p, const char *what)
+{
+	return snat_case_scope(e, prog, p, KXP_SCOPE_DEFAULT, what);
 }
 
 KXP_TEST(needs_snat_passed_untouched)
@@ -388,7 +395,8 @@ KXP_TEST(needs_snat_passed_untouched)
 	    !snat_case(&e, T_TC_IN, tcp(EXT_C, 40000, CIP, 80, TH_SYN), "external -> ClusterIP (E.29)") ||
 	    !snat_case(&e, T_XDP, tcp(EXT_C, 40000, NODE_IP, NP_CLUSTER, TH_SYN), "external -> eTP=Cluster (E.31)") ||
 	    !snat_case(&e, T_TC_IN, tcp(POD_A, 40000, NODE_IP, NP_CLUSTER, TH_SYN), "pod -> eTP=Cluster (E.31)") ||
-	    !snat_case(&e, T_TC_IN, tcp(NODE_IP, 40000, NODE_IP, NP_LOCAL, TH_SYN), "node -> eTP=Local (E.32)") ||
+	    !snat_case_scope(&e, T_TC_IN, tcp(NODE_IP, 40000, NODE_IP, NP_LOCAL, TH_SYN), KXP_SCOPE_INTERNAL,
+			     "node -> eTP=Local (E.32)") ||
 	    !snat_case(&e, T_TC_IN, tcp(POD_A, 40000, CIP3, 80, TH_SYN), "hairpin (E.30)") ||
 	    !snat_case(&e, T_TC_IN, tcp(NODE_IP, 40000, CIP, 80, TH_ACK), "mid-flow, not CT_MISS"))
 		goto out;
