@@ -120,23 +120,23 @@ $(BUILD):
 # The user-facing entry points install their packages first, then build.
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash selftests/e2e/demo.sh
+	$(Q)KXP_BUILD=$(abspath $(BUILD)) bash selftests/e2e/demo.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash selftests/run.sh
+	$(Q)KXP_BUILD=$(abspath $(BUILD)) bash selftests/run.sh
 
 test-unit test-bpf test-e2e: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash selftests/run.sh $(patsubst test-%,%,$@)
+	$(Q)KXP_BUILD=$(abspath $(BUILD)) bash selftests/run.sh $(patsubst test-%,%,$@)
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash bench/run.sh
+	$(Q)KXP_BUILD=$(abspath $(BUILD)) bash bench/run.sh
 
 bench-quick: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash bench/run.sh --quick
+	$(Q)KXP_BUILD=$(abspath $(BUILD)) bash bench/run.sh --quick
 
 format:
 	clang-format -i $(shell find bpf include userspace selftests bench -name '*.[ch]')

@@ -6,6 +6,8 @@
 set -u
 cd "$(dirname "$0")/.."
 export KXP_SRCDIR=$PWD
+# Where the binaries are: make passes its BUILD directory (parallel builds may use another).
+export KXP_BUILD=${KXP_BUILD:-$PWD/build}
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(unit bpf e2e)
 log=$(mktemp /tmp/kxp-test.XXXXXX)
@@ -26,8 +28,8 @@ run_suite() { # name timeout cmd...
 
 for s in "${suites[@]}"; do
 	case $s in
-	unit) run_suite unit 300 ./build/unit-tests ;;
-	bpf) run_suite bpf 300 ./build/bpf-tests ;;
+	unit) run_suite unit 300 "$KXP_BUILD/unit-tests" ;;
+	bpf) run_suite bpf 300 "$KXP_BUILD/bpf-tests" ;;
 	e2e)
 		for t in selftests/e2e/test_*.sh; do
 			[ -e "$t" ] || continue

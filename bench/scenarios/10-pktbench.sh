@@ -5,7 +5,7 @@
 # Called by bench/run.sh: 10-pktbench.sh --json FILE --md FILE --reps N [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=${BENCH_BUILD:-build}
+build=${BENCH_BUILD:-${KXP_BUILD:-build}}
 
 json= md= reps=5 quick=0
 while [ $# -gt 0 ]; do

@@ -12,7 +12,7 @@
 # 10.244.X.1/32 and a /32 route to the pod. kxp runs with --netns <node ns>.
 
 KXE_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-KXE_BUILD=${KXE_BUILD:-$KXE_SRC/build}
+KXE_BUILD=${KXE_BUILD:-${KXP_BUILD:-$KXE_SRC/build}}
 KXP=$KXE_BUILD/kxp
 KXE_ECHO=$KXE_BUILD/kxp-echo
 KXE_PROBE=$KXE_BUILD/kxp-probe

@@ -78,6 +78,17 @@ const char *kxp_test_srcdir(void)
 	return d ? d : ".";
 }
 
+const char *kxp_test_builddir(void)
+{
+	static char buf[4096];
+	const char *d = getenv("KXP_BUILD");
+
+	if (d)
+		return d;
+	snprintf(buf, sizeof(buf), "%s/build", kxp_test_srcdir());
+	return buf;
+}
+
 static int run_one(int i, int *skipped)
 {
 	int pfd[2], status;

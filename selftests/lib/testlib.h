@@ -73,7 +73,9 @@ extern unsigned kxp_test_timeout;
 
 #define ASSERT_OK(err, what) ASSERT_EQ((err), 0, (what))
 
-/* Path of a file in the source tree (tests run from the repository root). */
+/* The source tree (tests run from the repository root) and the build directory
+ * ($KXP_BUILD, set by selftests/run.sh; default <srcdir>/build). */
 const char *kxp_test_srcdir(void);
+const char *kxp_test_builddir(void);
 
 #endif

@@ -14,7 +14,7 @@
 
 #include "../lib/testlib.h"
 
-/* Runs build/kxp with args; returns the exit status, stdout parsed as JSON in *doc. */
+/* Runs $KXP_BUILD/kxp with args; returns the exit status, stdout parsed as JSON in *doc. */
 static int kxp_run(const char *args, cJSON **doc)
 {
 	char cmd[2048], *buf = NULL;
@@ -22,7 +22,7 @@ static int kxp_run(const char *args, cJSON **doc)
 	FILE *p;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "%s/build/kxp %s 2>/dev/null", kxp_test_srcdir(), args);
+	snprintf(cmd, sizeof(cmd), "%s/kxp %s 2>/dev/null", kxp_test_builddir(), args);
 	p = popen(cmd, "r");
 	if (!p)
 		return -1;
@@ -56,7 +56,7 @@ static bool have_kxp(void)
 {
 	char path[1024];
 
-	snprintf(path, sizeof(path), "%s/build/kxp", kxp_test_srcdir());
+	snprintf(path, sizeof(path), "%s/kxp", kxp_test_builddir());
 	if (access(path, X_OK)) {
 		kxp_test_skip("build/kxp not built");
 		return false;
