@@ -20,7 +20,7 @@ endif
 
 # Debian 12 packages: build (compilers, libraries) and run/test (bpftool, iproute2, jq).
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev \
-	libcjson-dev libyaml-dev libmnl-dev linux-libc-dev pkg-config make gcc \
+	libcjson-dev libyaml-dev libmnl-dev libmicrohttpd-dev linux-libc-dev pkg-config make gcc openssl \
 	iproute2 jq procps util-linux ethtool
 
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
@@ -34,7 +34,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Wno-unus
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	-D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD) $(shell pkg-config --cflags libcjson 2>/dev/null)
-LDLIBS := -lbpf -lelf -lz -lcurl -lcjson -lyaml -lmnl -lm -lpthread
+LDLIBS := -lbpf -lelf -lz -lcurl -lcjson -lyaml -lmnl -lmicrohttpd -lm -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
@@ -107,7 +107,7 @@ $(BUILD)/bpf-tests: $(patsubst %.c,$(BUILD)/%.o,$(BPFT_SRCS)) $(BUILD)/libkxp.a
 
 $(BUILD)/%: selftests/helpers/%.c $(HDRS) | $(BUILD)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $< -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libkxp.a $(HDRS) | $(BUILD)
 	$(call msg,BINARY,$@)
