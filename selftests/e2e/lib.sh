@@ -123,10 +123,20 @@ kxe_ns_add()
 	ip -n "$1" link set lo up
 }
 
+# kxe_in NS CMD...: run CMD in NS's network namespace. nsenter, not `ip netns
+# exec`: that one remounts /sys and needs / to be a mount point (it fails in a
+# chroot such as shared/tools/fresh-machine.sh's), and kxp must see /sys/fs/bpf.
+kxe_in()
+{
+	local ns=$1
+	shift
+	nsenter --net="/run/netns/$ns" -- "$@"
+}
+
 # Client-side settings: many short connections must not run out of ports.
 kxe_client_sysctls()
 {
-	ip netns exec "$1" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
+	kxe_in "$1" sysctl -qw net.ipv4.tcp_tw_reuse=1 \
 		net.ipv4.ip_local_port_range="10000 65000" >/dev/null
 }
 
@@ -135,7 +145,7 @@ kxe_client_sysctls()
 # CHECKSUM_UNNECESSARY and a checksum kxp broke would go unnoticed).
 kxe_full_csum()
 {
-	ip netns exec "$1" ethtool -K "$2" rx off tx off >/dev/null 2>&1 ||
+	kxe_in "$1" ethtool -K "$2" rx off tx off >/dev/null 2>&1 ||
 		{ echo "# ethtool -K $2 rx off tx off failed in $1" >&2; return 1; }
 }
 
@@ -155,10 +165,10 @@ kxe_pod()
 	ip -n "$node" addr add "$hip/32" dev "$hdev"
 	ip -n "$node" link set "$hdev" up
 	ip -n "$node" route add "$ip/32" dev "$hdev" scope link
-	ip netns exec "$node" sysctl -qw "net.ipv4.conf.$hdev.rp_filter=0" >/dev/null
+	kxe_in "$node" sysctl -qw "net.ipv4.conf.$hdev.rp_filter=0" >/dev/null
 	kxe_client_sysctls "$pod"
 	# Redirected frames into this veth need an XDP program on the pod side.
-	ip netns exec "$pod" "$KXE_XDP_PASS" eth0
+	kxe_in "$pod" "$KXE_XDP_PASS" eth0
 }
 
 # kxe_uplink NS IP: eth0 in NS, its peer a port of the fabric bridge.
@@ -170,14 +180,14 @@ kxe_uplink()
 	kxe_full_csum "$ns" eth0 || return 1
 	kxe_full_csum "$NS_FABRIC" "$port" || return 1
 	ip -n "$NS_FABRIC" link set "$port" master br0 up
-	ip netns exec "$NS_FABRIC" "$KXE_XDP_PASS" "$port" || return 1
+	kxe_in "$NS_FABRIC" "$KXE_XDP_PASS" "$port" || return 1
 	ip -n "$ns" addr add "$ip/24" dev eth0
 	ip -n "$ns" link set eth0 up
 }
 
 kxe_node_sysctls()
 {
-	ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+	kxe_in "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
 		net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 >/dev/null
 }
 
@@ -221,7 +231,7 @@ kxe_echo()
 {
 	local ns=$1 name=$2 out=$KXE_TMP/echo-$2.out i
 
-	ip netns exec "$ns" "$KXE_ECHO" --name "$name" --tcp 8080 --udp 5353 \
+	kxe_in "$ns" "$KXE_ECHO" --name "$name" --tcp 8080 --udp 5353 \
 		--max-seconds "${KXE_ECHO_SECONDS:-280}" >"$out" 2>&1 &
 	KXE_PIDS+=($!)
 	for i in $(seq 50); do
@@ -246,7 +256,7 @@ kxe_probe()
 {
 	local ns=$1
 	shift
-	KXE_LAST=$(ip netns exec "$ns" "$KXE_PROBE" --timeout-ms 500 --max-failures 5 --max-seconds 30 "$@" 2>&1)
+	KXE_LAST=$(kxe_in "$ns" "$KXE_PROBE" --timeout-ms 500 --max-failures 5 --max-seconds 30 "$@" 2>&1)
 	echo "$KXE_LAST"
 }
 

@@ -83,7 +83,7 @@ case_established_keeps_backend()
 	local out=$KXE_TMP/keepalive.json pid
 	set_single "$POD1B_IP:node1" || fail "sync exited $?" || return
 	# 30 requests on one connection over ~3 s; the backend is swapped after ~1 s.
-	ip netns exec "$NS_POD1A" "$KXE_PROBE" --tcp --dst "$SINGLE:80" --count 30 --keepalive \
+	kxe_in "$NS_POD1A" "$KXE_PROBE" --tcp --dst "$SINGLE:80" --count 30 --keepalive \
 		--interval-ms 100 --timeout-ms 1000 --max-seconds 20 >"$out" 2>&1 &
 	pid=$!
 	sleep 1
