@@ -15,6 +15,7 @@ extern struct kxp_cli kxp_cli;
 
 /* Each returns the process exit status: 0 ok, 2 partial (some objects
  * rejected), 1 fatal. Errors are printed through cli_error(). */
+int cmd_agent(int argc, char **argv);     /* agent (the node daemon) */
 int cmd_sync(int argc, char **argv);
 int cmd_cleanup(int argc, char **argv);
 int cmd_svc(int argc, char **argv);      /* svc list */

@@ -17,9 +17,10 @@ static const char usage_text[] =
 	"Usage: kxp [OPTIONS] OBJECT { COMMAND | help }\n"
 	"       kxp help\n"
 	"\n"
-	"OBJECT := { sync | cleanup | svc | backend | ct | stats | trace | version }\n"
+	"OBJECT := { agent | sync | cleanup | svc | backend | ct | stats | trace | version }\n"
 	"OPTIONS := { --netns NAME | -o { json | table } | -d }\n"
 	"\n"
+	"  agent    the node daemon: watch the API server and keep the maps in step\n"
 	"  sync     write the state described by manifests into an instance's maps and attach\n"
 	"  cleanup  detach an instance and remove its pinned maps\n"
 	"  svc      list frontends with their backends and counters\n"
@@ -67,7 +68,7 @@ static const struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } cmds[] = {
-	{ "help", cmd_help },	    { "sync", cmd_sync },   { "cleanup", cmd_cleanup }, { "svc", cmd_svc },
+	{ "help", cmd_help },	    { "agent", cmd_agent }, { "sync", cmd_sync },   { "cleanup", cmd_cleanup }, { "svc", cmd_svc },
 	{ "backend", cmd_backend }, { "ct", cmd_ct },	    { "stats", cmd_stats },	{ "trace", cmd_trace },
 	{ "version", cmd_version },
 };

@@ -68,8 +68,20 @@ struct kxp_apply_stats {
 	uint32_t writes;            /* map updates + deletes issued (0 = nothing changed) */
 	uint32_t n_failed;          /* entries that could not be written (map or id space full) */
 	char failed[8][128];        /* the first min(n_failed, 8) of them, described */
+	/* appended for the agent (per-service apply) */
+	uint32_t conflicts;         /* frontends another Service holds (left alone) */
 };
 int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st);
+/* Apply one Service's part of the desired state: d holds only the frontends
+ * (f->svc == svc) and sets of that Service (none: it is gone). Only the map
+ * entries that Service owns are compared and removed, so the work is
+ * proportional to the Service; node addresses and config are not touched.
+ * Ownership is learnt by a full kxp_dp_apply: before one, -ESTALE (do a full
+ * apply). A frontend another Service holds is left alone and counted in
+ * st->conflicts (-EEXIST when that is the only failure; a full apply resolves
+ * it by name as the model does). Otherwise as kxp_dp_apply. */
+int kxp_dp_apply_service(struct kxp_dp *dp, const char *svc, const struct kxp_desired *d,
+			 struct kxp_apply_stats *st);
 
 /* Handle and priority of kxp's cls_bpf filters (ingress and egress). The
  * priority runs kxp before filters added without an explicit priority (the

@@ -173,6 +173,24 @@ static bool ids_test(const struct idset *s, uint32_t id)
 	return id / 64 < s->nw && (s->w[id / 64] >> (id % 64)) & 1;
 }
 
+/* Only the per-service apply frees ids as it goes (after its allocations). */
+static void ids_clear(struct idset *s, uint32_t id)
+{
+	if (id / 64 >= s->nw)
+		return;
+	s->w[id / 64] &= ~(1ULL << (id % 64));
+	if (id < s->hint)
+		s->hint = id;
+}
+
+static void ids_reset(struct idset *s, uint32_t max)
+{
+	if (s->nw)
+		memset(s->w, 0, s->nw * sizeof(*s->w));
+	s->max = max;
+	s->hint = 0;
+}
+
 /* Returns 0 when the id space is exhausted. */
 static uint32_t ids_alloc(struct idset *s)
 {
@@ -201,6 +219,14 @@ struct slots {
 	uint32_t *be; /* backend id per slot, 0 = absent */
 };
 
+/* Which Service wrote a frontend: the per-service apply touches only the
+ * entries of that Service (the maps do not record it; a full apply does). */
+struct owner {
+	char *name;          /* "ns/name" */
+	uint64_t *keys;      /* svc keys of its frontends */
+	size_t n, cap;
+};
+
 struct kxp_wcache {
 	struct htab svc;     /* svc key -> struct kxp_svc_val */
 	struct htab slots;   /* sp_id -> struct slots */
@@ -210,6 +236,17 @@ struct kxp_wcache {
 	struct htab nodeip;  /* addr -> struct kxp_nodeip */
 	struct htab lbsr;    /* fe_id << 32 | addr -> bit p set = prefix /p present */
 	struct kxp_config cfg;
+	struct htab be_ref;  /* backend id -> slots naming it (uint32_t) */
+	struct htab *be_dropped; /* during a per-service apply: ids whose refs reached 0 */
+	/* ids in use, kept exact by the per-service apply; a full apply rebuilds them */
+	struct idset fe_ids, sp_ids, be_ids;
+	bool ids_ok;
+	/* owners: valid after a full apply, kept by per-service applies */
+	struct htab owner_by_name; /* fnv64(name) -> index into owners (uint32_t) */
+	struct htab fe_owner;      /* svc key -> index into owners (uint32_t) */
+	struct owner *owners;
+	size_t n_owners, cap_owners;
+	bool owners_ok;
 };
 
 static uint64_t svc_k(const struct kxp_svc_key *k)
@@ -233,10 +270,116 @@ static uint64_t be_k(uint32_t addr, uint16_t nport, uint8_t proto)
 	return (uint64_t)addr | (uint64_t)nport << 32 | (uint64_t)proto << 48;
 }
 
+static void owners_reset(struct kxp_wcache *wc)
+{
+	for (size_t i = 0; i < wc->n_owners; i++) {
+		free(wc->owners[i].name);
+		free(wc->owners[i].keys);
+	}
+	free(wc->owners);
+	wc->owners = NULL;
+	wc->n_owners = wc->cap_owners = 0;
+	ht_free(&wc->owner_by_name);
+	ht_free(&wc->fe_owner);
+	wc->owners_ok = false;
+}
+
+static uint64_t fnv64(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/* Index of the owner called name, or -1 (create: add it; -ENOMEM/-EEXIST). */
+static long owner_find(struct kxp_wcache *wc, const char *name, bool create)
+{
+	uint64_t h = fnv64(name);
+	const uint32_t *idx = ht_get(&wc->owner_by_name, h);
+	struct owner *o;
+	uint32_t n;
+
+	if (idx)
+		/* two names with one 64-bit hash: the caller falls back to a full apply */
+		return strcmp(wc->owners[*idx].name, name) ? -EEXIST : (long)*idx;
+	if (!create)
+		return -1;
+	if (wc->n_owners == wc->cap_owners) {
+		size_t cap = wc->cap_owners ? wc->cap_owners * 2 : 64;
+		struct owner *v = realloc(wc->owners, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		wc->owners = v;
+		wc->cap_owners = cap;
+	}
+	o = &wc->owners[wc->n_owners];
+	memset(o, 0, sizeof(*o));
+	o->name = strdup(name);
+	n = (uint32_t)wc->n_owners;
+	if (!o->name || !ht_put(&wc->owner_by_name, h, &n)) {
+		free(o->name);
+		return -ENOMEM;
+	}
+	wc->n_owners++;
+	return n;
+}
+
+static int owner_add_key(struct kxp_wcache *wc, uint32_t idx, uint64_t key)
+{
+	struct owner *o = &wc->owners[idx];
+
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 4;
+		uint64_t *v = realloc(o->keys, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		o->keys = v;
+		o->cap = cap;
+	}
+	o->keys[o->n++] = key;
+	return ht_put(&wc->fe_owner, key, &idx) ? 0 : -ENOMEM;
+}
+
+static void be_ref_inc(struct kxp_wcache *wc, uint32_t id)
+{
+	uint32_t *r = ht_get(&wc->be_ref, id), one = 1;
+
+	if (!id)
+		return;
+	if (r)
+		(*r)++;
+	else
+		ht_put(&wc->be_ref, id, &one); /* on ENOMEM the backend merely looks unused to
+						 * a per-service apply, which also checks be_want */
+}
+
+static void be_ref_dec(struct kxp_wcache *wc, uint32_t id)
+{
+	uint32_t *r = ht_get(&wc->be_ref, id);
+	uint8_t one = 1;
+
+	if (!id || !r)
+		return;
+	if (--*r)
+		return;
+	ht_del(&wc->be_ref, id);
+	if (wc->be_dropped)
+		ht_put(wc->be_dropped, id, &one);
+}
+
 void kxp_wcache_free(struct kxp_wcache *wc)
 {
 	if (!wc)
 		return;
+	owners_reset(wc);
+	ht_free(&wc->be_ref);
+	free(wc->fe_ids.w);
+	free(wc->sp_ids.w);
+	free(wc->be_ids.w);
 	ht_for_each(&wc->slots, i) free(((struct slots *)ht_val(&wc->slots, i))->be);
 	ht_free(&wc->svc);
 	ht_free(&wc->slots);
@@ -248,14 +391,14 @@ void kxp_wcache_free(struct kxp_wcache *wc)
 	free(wc);
 }
 
-static int slots_set(struct htab *h, uint32_t sp, uint32_t slot, uint32_t be)
+static int slots_set(struct kxp_wcache *wc, uint32_t sp, uint32_t slot, uint32_t be)
 {
-	struct slots *s = ht_get(h, sp);
+	struct slots *s = ht_get(&wc->slots, sp);
 
 	if (!s) {
 		struct slots z = {};
 
-		s = ht_put(h, sp, &z);
+		s = ht_put(&wc->slots, sp, &z);
 		if (!s)
 			return -ENOMEM;
 	}
@@ -269,8 +412,16 @@ static int slots_set(struct htab *h, uint32_t sp, uint32_t slot, uint32_t be)
 		s->be = b;
 		s->n = n;
 	}
+	be_ref_inc(wc, be);
+	be_ref_dec(wc, s->be[slot]);
 	s->be[slot] = be;
 	return 0;
+}
+
+static void slot_zero(struct kxp_wcache *wc, struct slots *s, uint32_t j)
+{
+	be_ref_dec(wc, s->be[j]);
+	s->be[j] = 0;
 }
 
 /* Read every entry of a map; cb gets key and value. */
@@ -307,7 +458,7 @@ static int load_slot(struct kxp_wcache *wc, const void *k, const void *v)
 	/* a slot beyond any sane set size is garbage we cannot index: ignore */
 	if (sk->slot > KXP_MAX_SET_BACKENDS * 2)
 		return 0;
-	return slots_set(&wc->slots, sk->sp_id, sk->slot, *(const uint32_t *)v);
+	return slots_set(wc, sk->sp_id, sk->slot, *(const uint32_t *)v);
 }
 
 static int load_be(struct kxp_wcache *wc, const void *k, const void *v)
@@ -369,6 +520,9 @@ static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 	wc->revnat.vsize = sizeof(struct kxp_revnat);
 	wc->nodeip.vsize = sizeof(struct kxp_nodeip);
 	wc->lbsr.vsize = sizeof(uint64_t);
+	wc->be_ref.vsize = sizeof(uint32_t);
+	wc->owner_by_name.vsize = sizeof(uint32_t);
+	wc->fe_owner.vsize = sizeof(uint32_t);
 	err = map_walk(dp->map_fd[KXP_MAP_SVC], sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val), load_svc, wc);
 	if (!err)
 		err = map_walk(dp->map_fd[KXP_MAP_SLOT], sizeof(struct kxp_slot_key), 4, load_slot, wc);
@@ -562,18 +716,67 @@ static int zero_stats(struct apply_ctx *c, uint32_t fe_id)
 	return err;
 }
 
-int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st_out)
+static int ids_rebuild(struct kxp_dp *dp, struct kxp_wcache *wc)
+{
+	ids_reset(&wc->fe_ids, dp->map_max[KXP_MAP_STATS] ? dp->map_max[KXP_MAP_STATS] - 1 : 0);
+	ids_reset(&wc->sp_ids, dp->map_max[KXP_MAP_SVC]);
+	ids_reset(&wc->be_ids, dp->map_max[KXP_MAP_BACKEND]);
+	ht_for_each(&wc->svc, i) {
+		const struct kxp_svc_val *v = ht_val(&wc->svc, i);
+
+		if (ids_set(&wc->fe_ids, v->fe_id) || (v->sp_id && ids_set(&wc->sp_ids, v->sp_id)))
+			return -ENOMEM;
+	}
+	ht_for_each(&wc->revnat, i) if (ids_set(&wc->fe_ids, (uint32_t)wc->revnat.keys[i])) return -ENOMEM;
+	ht_for_each(&wc->slots, i) if (ids_set(&wc->sp_ids, (uint32_t)wc->slots.keys[i])) return -ENOMEM;
+	ht_for_each(&wc->be, i) if (ids_set(&wc->be_ids, (uint32_t)wc->be.keys[i])) return -ENOMEM;
+	wc->ids_ok = true;
+	return 0;
+}
+
+/* A u64 vector (keys or ids). */
+struct u64v {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int u64v_push(struct u64v *a, uint64_t x)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 16;
+		uint64_t *v = realloc(a->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = x;
+	return 0;
+}
+
+/* The apply. only == NULL: d is the complete state, every map entry is a
+ * candidate for removal. only == "ns/name": d holds that Service's frontends
+ * and sets (d may be empty: the Service is gone), and only the entries that
+ * Service owns are compared and removed; node addresses and config are left
+ * as they are. Work is then proportional to the Service, not the maps. */
+static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st_out, const char *only)
 {
 	struct kxp_apply_stats st_local;
 	struct apply_ctx c = { .dp = dp };
-	struct idset fe_ids = {}, sp_ids = {}, be_ids = {};
 	struct htab sp2set = { .vsize = sizeof(uint32_t) }; /* claimed sp_id -> set index */
 	struct htab be_want = { .vsize = sizeof(struct wbe) };
 	struct htab fe_want = { .vsize = sizeof(uint32_t) }; /* svc key -> wfe index */
 	struct htab fe_live = { .vsize = 1 };
 	struct htab lbsr_want = { .vsize = sizeof(uint64_t) };
+	struct htab be_dropped = { .vsize = 1 };
+	struct htab fe_cand = { .vsize = 1 };  /* per-service: fe ids that may be freed */
+	struct htab sp_cand = { .vsize = 1 };  /* per-service: sp ids that may be freed */
+	struct u64v old_keys = {}, new_keys = {};
+	struct idset *fe_ids, *sp_ids, *be_ids;
 	struct wset *sets = NULL;
 	struct wfe *fes = NULL;
+	long own = -1;
 	uint8_t one = 1;
 	char buf[96];
 	int err = 0;
@@ -588,21 +791,38 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			return err;
 	}
 	c.wc = dp->wc;
+	fe_ids = &c.wc->fe_ids;
+	sp_ids = &c.wc->sp_ids;
+	be_ids = &c.wc->be_ids;
 
-	/* Ids in use are whatever the maps hold now; ids freed by this apply
-	 * become free only once their entries are gone (next apply). */
-	fe_ids.max = dp->map_max[KXP_MAP_STATS] ? dp->map_max[KXP_MAP_STATS] - 1 : 0;
-	sp_ids.max = dp->map_max[KXP_MAP_SVC];
-	be_ids.max = dp->map_max[KXP_MAP_BACKEND];
-	ht_for_each(&c.wc->svc, i) {
-		const struct kxp_svc_val *v = ht_val(&c.wc->svc, i);
+	if (only) {
+		/* who owns what is known only after a full apply */
+		if (!c.wc->owners_ok)
+			return -ESTALE;
+		if (!c.wc->ids_ok && ids_rebuild(dp, c.wc))
+			goto enomem;
+		own = owner_find(c.wc, only, true);
+		if (own == -EEXIST)
+			return -ESTALE;
+		if (own < 0)
+			goto enomem;
+		for (size_t i = 0; i < c.wc->owners[own].n; i++) {
+			uint64_t k = c.wc->owners[own].keys[i];
+			const struct kxp_svc_val *v = ht_get(&c.wc->svc, k);
 
-		if (ids_set(&fe_ids, v->fe_id) || (v->sp_id && ids_set(&sp_ids, v->sp_id)))
+			if (!v)
+				continue;
+			if (u64v_push(&old_keys, k) || !ht_put(&fe_cand, v->fe_id, &one) ||
+			    (v->sp_id && !ht_put(&sp_cand, v->sp_id, &one)))
+				goto enomem;
+		}
+		c.wc->be_dropped = &be_dropped;
+	} else {
+		/* Ids in use are whatever the maps hold now; ids freed by this apply
+		 * become free only once their entries are gone (next apply). */
+		if (ids_rebuild(dp, c.wc))
 			goto enomem;
 	}
-	ht_for_each(&c.wc->revnat, i) if (ids_set(&fe_ids, (uint32_t)c.wc->revnat.keys[i])) goto enomem;
-	ht_for_each(&c.wc->slots, i) if (ids_set(&sp_ids, (uint32_t)c.wc->slots.keys[i])) goto enomem;
-	ht_for_each(&c.wc->be, i) if (ids_set(&be_ids, (uint32_t)c.wc->be.keys[i])) goto enomem;
 
 	sets = calloc(d->n_sets + 1, sizeof(*sets));
 	fes = calloc(d->n_fe + 1, sizeof(*fes));
@@ -620,6 +840,19 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 		if (ht_get(&fe_want, svc_k(&w->key))) {
 			w->failed = true; /* the model emitted it twice: the first wins */
 			continue;
+		}
+		if (only) {
+			const uint32_t *o = ht_get(&c.wc->fe_owner, svc_k(&w->key));
+
+			if ((f->svc && strcmp(f->svc, only)) ||
+			    (o && (long)*o != own && ht_get(&c.wc->svc, svc_k(&w->key)))) {
+				/* another Service holds it: leave it alone (a full apply decides) */
+				fail(&c, -EEXIST, "frontend %s (%s): already used by %s", fe_str(&w->key, buf, sizeof(buf)),
+				     only, o ? c.wc->owners[*o].name : f->svc);
+				c.st->conflicts++;
+				w->failed = true;
+				continue;
+			}
 		}
 		if (!ht_put(&fe_want, svc_k(&w->key), &idx))
 			goto enomem;
@@ -648,20 +881,22 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 
 		if (!sets[s].used || sets[s].sp_id)
 			continue;
-		sets[s].sp_id = ids_alloc(&sp_ids);
+		sets[s].sp_id = ids_alloc(sp_ids);
 		if (!sets[s].sp_id) {
 			fail(&c, -ENOSPC, "set %s: no free service-port id", d->sets[s].key ? d->sets[s].key : "?");
 			sets[s].used = false;
 			continue;
 		}
 		sets[s].new_sp = true;
-		if (!ht_put(&sp2set, sets[s].sp_id, &si))
+		if (!ht_put(&sp2set, sets[s].sp_id, &si) || (only && !ht_put(&sp_cand, sets[s].sp_id, &one)))
 			goto enomem;
 	}
 
-	err = write_config_nodeips(&c, d);
-	if (err)
-		goto out;
+	if (!only) {
+		err = write_config_nodeips(&c, d);
+		if (err)
+			goto out;
+	}
 
 	/* 1. Backends: new ones (and flag changes in place) before any slot names them. */
 	for (size_t s = 0; s < d->n_sets; s++) {
@@ -694,13 +929,15 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 						c.st->be_updated++;
 					}
 				} else {
-					nw.id = ids_alloc(&be_ids);
+					nw.id = ids_alloc(be_ids);
 					err = nw.id ? upd(&c, KXP_MAP_BACKEND, &nw.id, &v) : -ENOSPC;
 					if (err == -ENOSPC) {
 						struct in_addr a = { db->addr };
 
 						fail(&c, err, "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(a),
 						     db->port, proto_str(db->proto));
+						if (nw.id && only)
+							ids_clear(be_ids, nw.id);
 						nw.ok = false;
 						err = 0;
 					} else if (err) {
@@ -725,15 +962,27 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 		}
 	}
 
-	/* 2a. Shrinking sets: lower the count of every entry using them first. */
-	ht_for_each(&c.wc->svc, i) {
-		struct kxp_svc_val *v = ht_val(&c.wc->svc, i);
-		const uint32_t *si = v->sp_id ? ht_get(&sp2set, v->sp_id) : NULL;
+	/* 2a. Shrinking sets: lower the count of every entry using them first
+	 * (sets belong to one Service: per service, only its entries use them). */
+	for (size_t i = 0; i < (only ? old_keys.n : c.wc->svc.cap); i++) {
+		struct kxp_svc_val *v;
+		const uint32_t *si;
 		struct kxp_svc_key k;
 
+		if (only) {
+			v = ht_get(&c.wc->svc, old_keys.v[i]);
+			if (!v)
+				continue;
+			k = svc_unk(old_keys.v[i]);
+		} else {
+			if (!c.wc->svc.used[i])
+				continue;
+			v = ht_val(&c.wc->svc, i);
+			k = svc_unk(c.wc->svc.keys[i]);
+		}
+		si = v->sp_id ? ht_get(&sp2set, v->sp_id) : NULL;
 		if (!si || v->count <= sets[*si].n)
 			continue;
-		k = svc_unk(c.wc->svc.keys[i]);
 		v->count = sets[*si].n;
 		err = upd(&c, KXP_MAP_SVC, &k, v);
 		if (err)
@@ -762,7 +1011,7 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			}
 			if (err)
 				goto out;
-			if (slots_set(&c.wc->slots, w->sp_id, i, w->be[i]))
+			if (slots_set(c.wc, w->sp_id, i, w->be[i]))
 				goto enomem;
 			c.st->slots_written++;
 		}
@@ -775,7 +1024,7 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			err = del(&c, KXP_MAP_SLOT, &k);
 			if (err)
 				goto out;
-			old->be[i] = 0;
+			slot_zero(c.wc, old, i);
 			c.st->slots_removed++;
 		}
 		if (old && old->n > w->eff_n)
@@ -797,13 +1046,15 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			w->val.fe_id = cur->fe_id;
 		} else {
 			w->is_new = true;
-			w->val.fe_id = ids_alloc(&fe_ids);
+			w->val.fe_id = ids_alloc(fe_ids);
 			if (!w->val.fe_id) {
 				fail(&c, -ENOSPC, "frontend %s (%s): no free frontend id", fe_str(&w->key, buf, sizeof(buf)),
 				     f->svc ? f->svc : "?");
 				w->failed = true;
 				continue;
 			}
+			if (only && !ht_put(&fe_cand, w->val.fe_id, &one))
+				goto enomem;
 		}
 		if (f->set >= 0 && (size_t)f->set < d->n_sets && sets[f->set].used) {
 			const struct kxp_d_set *ds = &d->sets[f->set];
@@ -878,7 +1129,7 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			continue;
 		cur = ht_get(&c.wc->svc, svc_k(&w->key));
 		if (cur && !memcmp(cur, &w->val, sizeof(w->val))) {
-			if (!ht_put(&fe_live, w->val.fe_id, &one))
+			if (!ht_put(&fe_live, w->val.fe_id, &one) || u64v_push(&new_keys, svc_k(&w->key)))
 				goto enomem;
 			continue;
 		}
@@ -896,60 +1147,86 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			c.st->fe_updated++;
 		else
 			c.st->fe_added++;
-		if (!ht_put(&c.wc->svc, svc_k(&w->key), &w->val) || !ht_put(&fe_live, w->val.fe_id, &one))
+		if (!ht_put(&c.wc->svc, svc_k(&w->key), &w->val) || !ht_put(&fe_live, w->val.fe_id, &one) ||
+		    u64v_push(&new_keys, svc_k(&w->key)))
 			goto enomem;
 	}
 
-	/* 5. Frontends that are gone. */
-	for (size_t i = 0; i < c.wc->svc.cap; i++) {
-		struct kxp_svc_key k;
+	/* 5. Frontends that are gone (per service: of those it owned). */
+	for (size_t i = 0; i < (only ? old_keys.n : c.wc->svc.cap); i++) {
+		uint64_t key;
+		const struct kxp_svc_val *v;
 		const uint32_t *wi;
 
-		if (!c.wc->svc.used[i])
+		if (only) {
+			key = old_keys.v[i];
+		} else {
+			if (!c.wc->svc.used[i])
+				continue;
+			key = c.wc->svc.keys[i];
+		}
+		v = ht_get(&c.wc->svc, key);
+		if (!v)
 			continue;
-		k = svc_unk(c.wc->svc.keys[i]);
-		wi = ht_get(&fe_want, c.wc->svc.keys[i]);
+		wi = ht_get(&fe_want, key);
 		if (wi && !fes[*wi].failed)
 			continue;
-		if (wi && ht_get(&fe_live, ((struct kxp_svc_val *)ht_val(&c.wc->svc, i))->fe_id))
+		if (wi && ht_get(&fe_live, v->fe_id))
 			continue;
 		if (wi) {
 			/* could not be rewritten (e.g. its set lost its id): keep the old entry */
-			if (!ht_put(&fe_live, ((struct kxp_svc_val *)ht_val(&c.wc->svc, i))->fe_id, &one))
+			if (!ht_put(&fe_live, v->fe_id, &one) || u64v_push(&new_keys, key))
 				goto enomem;
 			continue;
 		}
-		err = del(&c, KXP_MAP_SVC, &k);
+		{
+			struct kxp_svc_key k = svc_unk(key);
+
+			err = del(&c, KXP_MAP_SVC, &k);
+		}
 		if (err)
 			goto out;
-		ht_del(&c.wc->svc, c.wc->svc.keys[i]);
+		ht_del(&c.wc->svc, key);
 		c.st->fe_removed++;
-		i--;
+		if (!only)
+			i--; /* backward shift may have moved an entry into slot i */
 	}
 
 	/* 6. Slots of sets nothing points at any more. */
 	{
 		struct htab sp_live = { .vsize = 1 };
+		struct htab *cand = only ? &sp_cand : &c.wc->slots;
 
-		ht_for_each(&c.wc->svc, i) {
-			const struct kxp_svc_val *v = ht_val(&c.wc->svc, i);
+		if (only) {
+			for (size_t i = 0; i < new_keys.n; i++) {
+				const struct kxp_svc_val *v = ht_get(&c.wc->svc, new_keys.v[i]);
 
-			if (v->sp_id && !ht_put(&sp_live, v->sp_id, &one)) {
-				ht_free(&sp_live);
-				goto enomem;
+				if (v && v->sp_id && !ht_put(&sp_live, v->sp_id, &one)) {
+					ht_free(&sp_live);
+					goto enomem;
+				}
+			}
+		} else {
+			ht_for_each(&c.wc->svc, i) {
+				const struct kxp_svc_val *v = ht_val(&c.wc->svc, i);
+
+				if (v->sp_id && !ht_put(&sp_live, v->sp_id, &one)) {
+					ht_free(&sp_live);
+					goto enomem;
+				}
 			}
 		}
-		for (size_t i = 0; i < c.wc->slots.cap; i++) {
+		for (size_t i = 0; i < cand->cap; i++) {
 			struct slots *s;
 			uint32_t sp;
 
-			if (!c.wc->slots.used[i])
+			if (!cand->used[i])
 				continue;
-			sp = (uint32_t)c.wc->slots.keys[i];
-			if (ht_get(&sp_live, sp) || ht_get(&sp2set, sp))
+			sp = (uint32_t)cand->keys[i];
+			if (ht_get(&sp_live, sp) || (!only && ht_get(&sp2set, sp)))
 				continue;
-			s = ht_val(&c.wc->slots, i);
-			for (uint32_t j = 0; j < s->n; j++) {
+			s = ht_get(&c.wc->slots, sp);
+			for (uint32_t j = 0; s && j < s->n; j++) {
 				struct kxp_slot_key k = { .sp_id = sp, .slot = j };
 
 				if (!s->be[j])
@@ -959,18 +1236,47 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 					ht_free(&sp_live);
 					goto out;
 				}
-				s->be[j] = 0;
+				slot_zero(c.wc, s, j);
 				c.st->slots_removed++;
 			}
-			free(s->be);
-			ht_del(&c.wc->slots, sp);
-			i--;
+			if (s) {
+				free(s->be);
+				ht_del(&c.wc->slots, sp);
+			}
+			if (only)
+				ids_clear(sp_ids, sp);
+			else
+				i--;
 		}
 		ht_free(&sp_live);
 	}
 
 	/* 7. Backends no set uses and reverse NAT of frontends that are gone. */
-	{
+	if (only) {
+		/* backends shared with other Services stay: only those whose last
+		 * slot went away in this apply are candidates */
+		ht_for_each(&be_dropped, i) {
+			uint32_t id = (uint32_t)be_dropped.keys[i];
+			const struct kxp_backend *bp = ht_get(&c.wc->be, id);
+			struct kxp_backend b;
+			const uint32_t *ai;
+
+			if (!bp || ht_get(&c.wc->be_ref, id))
+				continue;
+			b = *bp;
+			if (ht_get(&be_want, be_k(b.addr, b.port, b.proto)))
+				continue;
+			err = del(&c, KXP_MAP_BACKEND, &id);
+			if (err)
+				goto out;
+			ht_del(&c.wc->be, id);
+			ai = ht_get(&c.wc->be_addr, be_k(b.addr, b.port, b.proto));
+			if (ai && *ai == id)
+				ht_del(&c.wc->be_addr, be_k(b.addr, b.port, b.proto));
+			ids_clear(be_ids, id);
+			c.st->be_removed++;
+		}
+	} else {
 		struct htab be_live = { .vsize = 1 };
 
 		ht_for_each(&c.wc->slots, i) {
@@ -1005,28 +1311,40 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			i--;
 		}
 		ht_free(&be_live);
+		ht_for_each(&c.wc->svc, i) {
+			if (!ht_put(&fe_live, ((struct kxp_svc_val *)ht_val(&c.wc->svc, i))->fe_id, &one))
+				goto enomem;
+		}
 	}
-	ht_for_each(&c.wc->svc, i) {
-		if (!ht_put(&fe_live, ((struct kxp_svc_val *)ht_val(&c.wc->svc, i))->fe_id, &one))
-			goto enomem;
-	}
-	for (size_t i = 0; i < c.wc->revnat.cap; i++) {
-		uint32_t id;
+	{
+		struct htab *cand = only ? &fe_cand : &c.wc->revnat;
 
-		if (!c.wc->revnat.used[i])
-			continue;
-		id = (uint32_t)c.wc->revnat.keys[i];
-		if (ht_get(&fe_live, id))
-			continue;
-		err = del(&c, KXP_MAP_REVNAT, &id);
-		if (err)
-			goto out;
-		ht_del(&c.wc->revnat, id);
-		c.st->revnat_removed++;
-		i--;
+		for (size_t i = 0; i < cand->cap; i++) {
+			uint32_t id;
+			bool had;
+
+			if (!cand->used[i])
+				continue;
+			id = (uint32_t)cand->keys[i];
+			if (ht_get(&fe_live, id))
+				continue;
+			had = ht_get(&c.wc->revnat, id) != NULL;
+			if (had) {
+				err = del(&c, KXP_MAP_REVNAT, &id);
+				if (err)
+					goto out;
+				ht_del(&c.wc->revnat, id);
+				c.st->revnat_removed++;
+			}
+			if (only)
+				ids_clear(fe_ids, id);
+			else
+				i--;
+		}
 	}
 
-	/* Source ranges no frontend asks for any more. */
+	/* Source ranges no frontend asks for any more (per service: of its
+	 * frontends; the walk is over the source-range mirror, which is small). */
 	for (size_t i = 0; i < c.wc->lbsr.cap; i++) {
 		uint64_t *m, key;
 		const uint64_t *w;
@@ -1034,6 +1352,8 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 		if (!c.wc->lbsr.used[i])
 			continue;
 		key = c.wc->lbsr.keys[i];
+		if (only && !ht_get(&fe_cand, key >> 32))
+			continue;
 		m = ht_val(&c.wc->lbsr, i);
 		w = ht_get(&lbsr_want, key);
 		for (unsigned p = 0; p <= 32; p++) {
@@ -1054,30 +1374,86 @@ int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 	}
 
 	/* 8. Node addresses that are gone. */
-	err = delete_stale_nodeips(&c, d);
+	if (!only) {
+		err = delete_stale_nodeips(&c, d);
+		if (err)
+			goto out;
+	}
+
+	/* Owners: a full apply assigns every entry it wrote or kept; a
+	 * per-service apply replaces that Service's list. */
+	if (only) {
+		struct owner *o = &c.wc->owners[own];
+
+		for (size_t i = 0; i < o->n; i++) {
+			const uint32_t *cur = ht_get(&c.wc->fe_owner, o->keys[i]);
+
+			if (cur && (long)*cur == own)
+				ht_del(&c.wc->fe_owner, o->keys[i]);
+		}
+		o->n = 0;
+		for (size_t i = 0; i < new_keys.n; i++)
+			if (owner_add_key(c.wc, (uint32_t)own, new_keys.v[i]))
+				goto enomem;
+	} else {
+		owners_reset(c.wc);
+		for (size_t i = 0; i < new_keys.n; i++) {
+			const uint32_t *wi = ht_get(&fe_want, new_keys.v[i]);
+			const char *name = wi && fes[*wi].d->svc ? fes[*wi].d->svc : "";
+			long o = owner_find(c.wc, name, true);
+
+			if (o < 0 || owner_add_key(c.wc, (uint32_t)o, new_keys.v[i])) {
+				owners_reset(c.wc);
+				break; /* per-service applies then ask for another full one */
+			}
+		}
+		if (c.wc->n_owners || !new_keys.n)
+			c.wc->owners_ok = true;
+		/* deletions above did not free ids: recount before the next per-service apply */
+		c.wc->ids_ok = false;
+	}
 	goto out;
 
 enomem:
 	err = -ENOMEM;
 out:
+	if (c.wc)
+		c.wc->be_dropped = NULL;
 	if (sets)
 		for (size_t s = 0; s < d->n_sets; s++)
 			free(sets[s].be);
 	free(sets);
 	free(fes);
-	free(fe_ids.w);
-	free(sp_ids.w);
-	free(be_ids.w);
+	free(old_keys.v);
+	free(new_keys.v);
 	ht_free(&sp2set);
 	ht_free(&be_want);
 	ht_free(&fe_want);
 	ht_free(&fe_live);
 	ht_free(&lbsr_want);
+	ht_free(&be_dropped);
+	ht_free(&fe_cand);
+	ht_free(&sp_cand);
 	if (err && err != -ENOSPC) {
 		/* the mirror may now disagree with the maps: rebuild it next time */
 		kxp_wcache_free(dp->wc);
 		dp->wc = NULL;
 		return err;
 	}
+	if (c.err == -EEXIST && c.st->n_failed == c.st->conflicts)
+		return -EEXIST;
 	return c.err ? -ENOSPC : 0;
+}
+
+int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st)
+{
+	return apply(dp, d, st, NULL);
+}
+
+int kxp_dp_apply_service(struct kxp_dp *dp, const char *svc, const struct kxp_desired *d,
+			 struct kxp_apply_stats *st)
+{
+	if (!svc)
+		return -EINVAL;
+	return apply(dp, d, st, svc);
 }

@@ -1,0 +1,792 @@
+/* kxp agent configuration: defaults, --config FILE (KubeProxyConfiguration
+ * v1alpha1 fields that mean something to kxp plus a `kxp:` section), flags
+ * that override the file, and the checks --validate reports. */
+#include "agent/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "k8s/yaml2json.h"
+#include "lib/ip.h"
+
+const char kxp_agent_help[] =
+	"Usage: kxp agent --instance NAME [--kubeconfig FILE | --master URL | (in-cluster)]\n"
+	"                 [--config FILE] [--validate]\n"
+	"                 [--node-name NAME] [--node-ip IP]... [--cluster-cidr CIDR]... [--service-cidr CIDR]...\n"
+	"                 [--nodeport-addresses { primary | CIDR[,CIDR]... }] [--masquerade-all]\n"
+	"                 [--lb-algorithm { random | rr | maglev }] [--external-dev DEV]... [--pod-dev PATTERN]...\n"
+	"                 [--xdp-mode { native | generic | off }]\n"
+	"                 [--healthz-bind-address HOST:PORT] [--metrics-bind-address HOST:PORT]\n"
+	"                 [--backoff-min D] [--backoff-max D] [--watch-timeout D] [--stall-timeout D]\n"
+	"                 [--healthz-threshold D] [--page-limit N] [--max-line BYTES]\n"
+	"                 [--token-file FILE] [--ca-file FILE] [--sa-dir DIR] [--insecure-skip-tls-verify]\n"
+	"                 [--max-frontends N] [--max-backends N] [--max-slots N] [--max-ct N] [--max-snat N]\n"
+	"       kxp agent help\n"
+	"\n"
+	"Watches Services, EndpointSlices and this Node and keeps the instance's maps in step.\n"
+	"Nothing is programmed until the Service and EndpointSlice lists are complete. On SIGTERM\n"
+	"or SIGINT programs stay attached and maps pinned; a new agent adopts them (kxp cleanup\n"
+	"removes them). D is a duration: 250ms, 2s, 1m (a bare number is seconds). Flags override\n"
+	"--config; --validate checks the configuration and exits 0 (valid) or 1. Empty bind\n"
+	"addresses disable a server. --pod-dev takes fnmatch patterns (default: veth* cali* lxc*\n"
+	"cni* flannel* cilium_* tap* vxlan*... see the docs); --external-dev defaults to the devices\n"
+	"holding the node's addresses.\n";
+
+static void msg(char (*v)[256], size_t *n, const char *fmt, va_list ap)
+{
+	if (*n >= KXP_AGENT_MAX_MSGS)
+		return;
+	vsnprintf(v[*n], sizeof(v[*n]), fmt, ap);
+	(*n)++;
+}
+
+static void __attribute__((format(printf, 2, 3))) cfg_err(struct kxp_agent_cfg *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg(c->errors, &c->n_errors, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 2, 3))) cfg_warn(struct kxp_agent_cfg *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg(c->warnings, &c->n_warnings, fmt, ap);
+	va_end(ap);
+}
+
+void kxp_agent_cfg_defaults(struct kxp_agent_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->node.nodeport_primary = true;
+	c->node.default_algo = KXP_ALGO_RANDOM;
+	c->xdp_mode = KXP_XDP_NATIVE;
+	snprintf(c->healthz_addr, sizeof(c->healthz_addr), "0.0.0.0:10256");
+	snprintf(c->metrics_addr, sizeof(c->metrics_addr), "127.0.0.1:10249");
+	c->backoff_min_ms = 800;
+	c->backoff_max_ms = 30000;
+	c->watch_timeout_ms = 300000;
+	c->stall_timeout_ms = 600000;
+	c->healthz_threshold_ms = 60000;
+	c->page_limit = 500;
+	c->max_line = 16u << 20;
+}
+
+int kxp_parse_duration_ms(const char *s, unsigned *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	if (!strcmp(end, "ms"))
+		;
+	else if (!*end || !strcmp(end, "s"))
+		v *= 1000;
+	else if (!strcmp(end, "m"))
+		v *= 60000;
+	else if (!strcmp(end, "h"))
+		v *= 3600000;
+	else
+		return -EINVAL;
+	if (v > 86400000.0 * 7)
+		return -EINVAL;
+	*ms = (unsigned)v;
+	return 0;
+}
+
+int kxp_parse_hostport(const char *s, uint32_t *addr, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	char host[64], *end;
+	unsigned long p;
+
+	if (!colon || colon - s >= (long)sizeof(host))
+		return -EINVAL;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - s), s);
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || p > 65535)
+		return -EINVAL;
+	if (!host[0] || !strcmp(host, "0.0.0.0"))
+		*addr = 0;
+	else if (kxp_parse_ip4(host, addr))
+		return -EINVAL;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+static int set_algo(struct kxp_agent_cfg *c, const char *what, const char *v)
+{
+	if (!strcmp(v, "random"))
+		c->node.default_algo = KXP_ALGO_RANDOM;
+	else if (!strcmp(v, "rr"))
+		c->node.default_algo = KXP_ALGO_RR;
+	else if (!strcmp(v, "maglev"))
+		c->node.default_algo = KXP_ALGO_MAGLEV;
+	else {
+		cfg_err(c, "%s: \"%s\" is not random, rr or maglev", what, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_xdp(struct kxp_agent_cfg *c, const char *what, const char *v)
+{
+	if (!strcmp(v, "native"))
+		c->xdp_mode = KXP_XDP_NATIVE;
+	else if (!strcmp(v, "generic"))
+		c->xdp_mode = KXP_XDP_GENERIC;
+	else if (!strcmp(v, "off"))
+		c->xdp_mode = KXP_XDP_OFF;
+	else {
+		cfg_err(c, "%s: \"%s\" is not native, generic or off", what, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Comma-separated CIDRs appended to v. */
+static int add_cidrs(struct kxp_agent_cfg *c, const char *what, const char *s, struct kxp_cidr4 *v, size_t *n)
+{
+	char buf[512], *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		if (*n >= KXP_MAX_CIDRS) {
+			cfg_err(c, "%s: at most %d CIDRs", what, KXP_MAX_CIDRS);
+			return -EINVAL;
+		}
+		if (kxp_parse_cidr4(tok, &v[*n])) {
+			/* IPv6 ranges belong to the other family: not an error */
+			if (strchr(tok, ':')) {
+				cfg_warn(c, "%s: \"%s\" is IPv6, not served yet; ignored", what, tok);
+				continue;
+			}
+			cfg_err(c, "%s: \"%s\" is not an IPv4 CIDR (a.b.c.d/n)", what, tok);
+			return -EINVAL;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+static int set_nodeport(struct kxp_agent_cfg *c, const char *what, const char *v)
+{
+	if (!strcmp(v, "primary")) {
+		c->node.nodeport_primary = true;
+		c->node.n_nodeport = 0;
+		return 0;
+	}
+	c->node.nodeport_primary = false;
+	return add_cidrs(c, what, v, c->node.nodeport, &c->node.n_nodeport);
+}
+
+static int add_dev(struct kxp_agent_cfg *c, const char *what, const char *name, char (*v)[16], size_t *n)
+{
+	if (*n >= KXP_AGENT_MAX_DEVS) {
+		cfg_err(c, "%s: at most %d devices", what, KXP_AGENT_MAX_DEVS);
+		return -EINVAL;
+	}
+	if (!*name || strlen(name) >= 16) {
+		cfg_err(c, "%s: \"%s\" is not a device name or pattern (1..15 characters)", what, name);
+		return -EINVAL;
+	}
+	snprintf(v[(*n)++], 16, "%s", name);
+	return 0;
+}
+
+static int set_bind(struct kxp_agent_cfg *c, const char *what, const char *v, char *dst, size_t len,
+		    uint16_t def_port)
+{
+	uint32_t a;
+	uint16_t p;
+
+	if (!*v) {
+		dst[0] = 0; /* disabled */
+		return 0;
+	}
+	/* kube-proxy also takes a bare address and adds its default port */
+	if (!strchr(v, ':')) {
+		snprintf(dst, len, "%s:%u", v, def_port);
+	} else {
+		snprintf(dst, len, "%s", v);
+	}
+	if (kxp_parse_hostport(dst, &a, &p)) {
+		cfg_err(c, "%s: \"%s\" is not IPv4-ADDRESS:PORT", what, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_u32(struct kxp_agent_cfg *c, const char *what, const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || v == 0 || v > UINT32_MAX / 2) {
+		cfg_err(c, "%s: \"%s\" is not a positive number", what, s);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int set_dur(struct kxp_agent_cfg *c, const char *what, const char *s, unsigned *out)
+{
+	if (kxp_parse_duration_ms(s, out)) {
+		cfg_err(c, "%s: \"%s\" is not a duration (250ms, 2s, 1m)", what, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- the configuration file ------------------------------------------------- */
+
+/* A JSON value as the string a flag would take (numbers for durations/sizes). */
+static const char *jstr(const cJSON *v, char *buf, size_t len)
+{
+	if (cJSON_IsString(v))
+		return v->valuestring;
+	if (cJSON_IsNumber(v)) {
+		snprintf(buf, len, "%.15g", v->valuedouble);
+		return buf;
+	}
+	if (cJSON_IsBool(v))
+		return cJSON_IsTrue(v) ? "true" : "false";
+	return NULL;
+}
+
+static void str_list(struct kxp_agent_cfg *c, const char *what, const cJSON *v,
+		     int (*fn)(struct kxp_agent_cfg *, const char *, const char *))
+{
+	const cJSON *it;
+	char buf[64];
+
+	if (cJSON_IsString(v)) {
+		fn(c, what, v->valuestring);
+		return;
+	}
+	if (!cJSON_IsArray(v)) {
+		cfg_err(c, "%s: want a list of strings", what);
+		return;
+	}
+	cJSON_ArrayForEach(it, v)
+	{
+		const char *s = jstr(it, buf, sizeof(buf));
+
+		if (!s)
+			cfg_err(c, "%s: want a list of strings", what);
+		else
+			fn(c, what, s);
+	}
+}
+
+static int f_cluster(struct kxp_agent_cfg *c, const char *w, const char *v)
+{
+	return add_cidrs(c, w, v, c->node.cluster, &c->node.n_cluster);
+}
+
+static int f_service(struct kxp_agent_cfg *c, const char *w, const char *v)
+{
+	return add_cidrs(c, w, v, c->node.service, &c->node.n_service);
+}
+
+static int f_ext(struct kxp_agent_cfg *c, const char *w, const char *v)
+{
+	return add_dev(c, w, v, c->ext_devs, &c->n_ext);
+}
+
+static int f_pod(struct kxp_agent_cfg *c, const char *w, const char *v)
+{
+	return add_dev(c, w, v, c->pod_devs, &c->n_pod);
+}
+
+static int f_nodeip(struct kxp_agent_cfg *c, const char *w, const char *v)
+{
+	uint32_t ip;
+
+	if (kxp_parse_ip4(v, &ip)) {
+		cfg_err(c, "%s: \"%s\" is not an IPv4 address", w, v);
+		return -EINVAL;
+	}
+	if (c->node.n_node_ips >= sizeof(c->node.node_ips) / sizeof(c->node.node_ips[0])) {
+		cfg_err(c, "%s: at most 16 addresses", w);
+		return -EINVAL;
+	}
+	c->node.node_ips[c->node.n_node_ips++] = ip;
+	return 0;
+}
+
+/* KubeProxyConfiguration fields kxp has no use for: reported, not fatal. */
+static const char *const kpc_ignored[] = {
+	"bindAddress", "bindAddressHardFail", "clientConnection", "configSyncPeriod", "conntrack",
+	"detectLocalMode", "detectLocal", "enableProfiling", "featureGates", "iptables", "ipvs", "nftables",
+	"logging", "mode", "oomScoreAdj", "portRange", "showHiddenMetricsForVersion", "udpIdleTimeout",
+	"winkernel", "nodePortAddresses", "kind", "apiVersion", "clusterCIDR", "healthzBindAddress",
+	"metricsBindAddress", "hostnameOverride", "masqueradeAll", "kxp", "syncPeriod", "minSyncPeriod",
+	"linux",
+};
+
+static bool kpc_known(const char *k)
+{
+	for (size_t i = 0; i < sizeof(kpc_ignored) / sizeof(kpc_ignored[0]); i++)
+		if (!strcmp(kpc_ignored[i], k))
+			return true;
+	return false;
+}
+
+static void masq_from(struct kxp_agent_cfg *c, const cJSON *obj, const char *where)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "masqueradeAll");
+
+	if (!m)
+		return;
+	if (!cJSON_IsBool(m))
+		cfg_err(c, "%smasqueradeAll: want true or false", where);
+	else
+		c->node.masquerade_all = cJSON_IsTrue(m);
+}
+
+static void load_kxp(struct kxp_agent_cfg *c, const cJSON *k)
+{
+	const cJSON *it;
+	char buf[64];
+
+	if (!cJSON_IsObject(k)) {
+		cfg_err(c, "kxp: want a map");
+		return;
+	}
+	cJSON_ArrayForEach(it, k)
+	{
+		const char *n = it->string, *s = jstr(it, buf, sizeof(buf));
+
+		if (!strcmp(n, "algorithm") && s)
+			set_algo(c, "kxp.algorithm", s);
+		else if (!strcmp(n, "xdpMode") && s)
+			set_xdp(c, "kxp.xdpMode", s);
+		else if (!strcmp(n, "externalDevices"))
+			str_list(c, "kxp.externalDevices", it, f_ext);
+		else if (!strcmp(n, "podDevices"))
+			str_list(c, "kxp.podDevices", it, f_pod);
+		else if (!strcmp(n, "serviceCIDRs"))
+			str_list(c, "kxp.serviceCIDRs", it, f_service);
+		else if (!strcmp(n, "nodeIPs"))
+			str_list(c, "kxp.nodeIPs", it, f_nodeip);
+		else if (!strcmp(n, "maxFrontends") && s)
+			set_u32(c, "kxp.maxFrontends", s, &c->dp.max_frontends);
+		else if (!strcmp(n, "maxBackends") && s)
+			set_u32(c, "kxp.maxBackends", s, &c->dp.max_backends);
+		else if (!strcmp(n, "maxSlots") && s)
+			set_u32(c, "kxp.maxSlots", s, &c->dp.max_slots);
+		else if (!strcmp(n, "maxCT") && s)
+			set_u32(c, "kxp.maxCT", s, &c->dp.max_ct);
+		else if (!strcmp(n, "maxSNAT") && s)
+			set_u32(c, "kxp.maxSNAT", s, &c->dp.max_snat);
+		else if (!strcmp(n, "timers") && cJSON_IsObject(it)) {
+			const cJSON *t;
+
+			cJSON_ArrayForEach(t, it)
+			{
+				const char *ts = jstr(t, buf, sizeof(buf));
+				unsigned *dst = !strcmp(t->string, "backoffMin")	 ? &c->backoff_min_ms :
+						!strcmp(t->string, "backoffMax")	 ? &c->backoff_max_ms :
+						!strcmp(t->string, "watchTimeout")	 ? &c->watch_timeout_ms :
+						!strcmp(t->string, "stallTimeout")	 ? &c->stall_timeout_ms :
+						!strcmp(t->string, "healthzThreshold") ? &c->healthz_threshold_ms :
+											 NULL;
+
+				if (!dst)
+					cfg_warn(c, "kxp.timers.%s: unknown field, ignored", t->string);
+				else if (!ts)
+					cfg_err(c, "kxp.timers.%s: want a duration", t->string);
+				else
+					set_dur(c, t->string, ts, dst);
+			}
+		} else if (!strcmp(n, "algorithm") || !strcmp(n, "xdpMode") || !strncmp(n, "max", 3) ||
+			   !strcmp(n, "timers"))
+			cfg_err(c, "kxp.%s: wrong type", n);
+		else
+			cfg_warn(c, "kxp.%s: unknown field, ignored", n);
+	}
+}
+
+int kxp_agent_cfg_load_text(struct kxp_agent_cfg *c, const char *text, size_t len, const char *origin)
+{
+	cJSON *docs = NULL, *doc, *it;
+	char perr[256] = "", buf[64];
+	const cJSON *v;
+	int r;
+
+	r = k8s_yaml_parse(text, len, &docs, perr, sizeof(perr));
+	if (r) {
+		cfg_err(c, "%s: %s", origin, perr[0] ? perr : strerror(-r));
+		return r;
+	}
+	doc = cJSON_GetArrayItem(docs, 0);
+	if (!cJSON_IsObject(doc)) {
+		cfg_err(c, "%s: not a KubeProxyConfiguration (want a map)", origin);
+		cJSON_Delete(docs);
+		return -EINVAL;
+	}
+	if (cJSON_GetArraySize(docs) > 1)
+		cfg_warn(c, "%s: only the first document is read", origin);
+	v = cJSON_GetObjectItemCaseSensitive(doc, "kind");
+	if (v && (!cJSON_IsString(v) || strcmp(v->valuestring, "KubeProxyConfiguration")))
+		cfg_err(c, "%s: kind is not KubeProxyConfiguration", origin);
+	v = cJSON_GetObjectItemCaseSensitive(doc, "apiVersion");
+	if (v && (!cJSON_IsString(v) || strcmp(v->valuestring, "kubeproxy.config.k8s.io/v1alpha1")))
+		cfg_warn(c, "%s: apiVersion %s is not kubeproxy.config.k8s.io/v1alpha1; reading it anyway", origin,
+			 cJSON_IsString(v) ? v->valuestring : "?");
+
+	cJSON_ArrayForEach(it, doc)
+	{
+		const char *n = it->string, *s = jstr(it, buf, sizeof(buf));
+
+		if (!strcmp(n, "clusterCIDR")) {
+			if (!s)
+				cfg_err(c, "clusterCIDR: want a string");
+			else if (*s)
+				f_cluster(c, "clusterCIDR", s);
+		} else if (!strcmp(n, "nodePortAddresses")) {
+			const cJSON *e;
+
+			if (!cJSON_IsArray(it) && !cJSON_IsNull(it)) {
+				cfg_err(c, "nodePortAddresses: want a list");
+				continue;
+			}
+			c->node.n_nodeport = 0;
+			if (cJSON_GetArraySize(it) == 0) {
+				/* unset: kxp's default (primary), as kube-proxy's newest default */
+				continue;
+			}
+			cJSON_ArrayForEach(e, it)
+			{
+				if (!cJSON_IsString(e))
+					cfg_err(c, "nodePortAddresses: want strings");
+				else
+					set_nodeport(c, "nodePortAddresses", e->valuestring);
+			}
+		} else if (!strcmp(n, "healthzBindAddress")) {
+			if (!s)
+				cfg_err(c, "healthzBindAddress: want a string");
+			else
+				set_bind(c, "healthzBindAddress", s, c->healthz_addr, sizeof(c->healthz_addr), 10256);
+		} else if (!strcmp(n, "metricsBindAddress")) {
+			if (!s)
+				cfg_err(c, "metricsBindAddress: want a string");
+			else
+				set_bind(c, "metricsBindAddress", s, c->metrics_addr, sizeof(c->metrics_addr), 10249);
+		} else if (!strcmp(n, "hostnameOverride")) {
+			if (!s)
+				cfg_err(c, "hostnameOverride: want a string");
+			else if (*s)
+				snprintf(c->node_name, sizeof(c->node_name), "%s", s);
+		} else if (!strcmp(n, "masqueradeAll")) {
+			masq_from(c, doc, "");
+		} else if (!strcmp(n, "iptables") || !strcmp(n, "nftables")) {
+			char where[16];
+
+			snprintf(where, sizeof(where), "%s.", n);
+			if (cJSON_IsObject(it))
+				masq_from(c, it, where);
+			cfg_warn(c, "%s: only masqueradeAll is used by kxp", n);
+		} else if (!strcmp(n, "ipvs")) {
+			const cJSON *sch = cJSON_GetObjectItemCaseSensitive(it, "scheduler");
+
+			if (cJSON_IsString(sch) && !strcmp(sch->valuestring, "rr"))
+				c->node.default_algo = KXP_ALGO_RR;
+			else if (cJSON_IsString(sch) && *sch->valuestring)
+				cfg_warn(c, "ipvs.scheduler: \"%s\" has no kxp equivalent (rr does); the default algorithm stays",
+					 sch->valuestring);
+		} else if (!strcmp(n, "kxp")) {
+			load_kxp(c, it);
+		} else if (!strcmp(n, "kind") || !strcmp(n, "apiVersion")) {
+			continue;
+		} else if (kpc_known(n)) {
+			cfg_warn(c, "%s: not used by kxp, ignored", n);
+		} else {
+			cfg_warn(c, "%s: unknown field, ignored", n);
+		}
+	}
+	cJSON_Delete(docs);
+	return 0;
+}
+
+static int load_file(struct kxp_agent_cfg *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!f) {
+		r = -errno;
+		cfg_err(c, "--config %s: %s", path, strerror(errno));
+		return r;
+	}
+	if (getdelim(&text, &len, '\0', f) < 0 && !feof(f)) {
+		r = -errno;
+		fclose(f);
+		free(text);
+		cfg_err(c, "--config %s: %s", path, strerror(-r));
+		return r;
+	}
+	fclose(f);
+	r = kxp_agent_cfg_load_text(c, text ? text : "", text ? strlen(text) : 0, path);
+	free(text);
+	return r;
+}
+
+/* ---- flags ----------------------------------------------------------------------- */
+
+enum {
+	O_INSTANCE = 256, O_KUBECONFIG, O_MASTER, O_SADIR, O_TOKEN, O_CA, O_INSECURE, O_CONFIG, O_VALIDATE,
+	O_NODE_NAME, O_NODE_IP, O_CLUSTER, O_SERVICE, O_NODEPORT, O_MASQ, O_ALGO, O_EXT, O_POD, O_XDP, O_HEALTHZ,
+	O_METRICS, O_BMIN, O_BMAX, O_WTO, O_STALL, O_HZT, O_PAGE, O_MAXLINE, O_MAXFE, O_MAXBE, O_MAXSLOT,
+	O_MAXCT, O_MAXSNAT,
+};
+
+static const struct option agent_opts[] = {
+	{ "instance", required_argument, NULL, O_INSTANCE },
+	{ "kubeconfig", required_argument, NULL, O_KUBECONFIG },
+	{ "master", required_argument, NULL, O_MASTER },
+	{ "sa-dir", required_argument, NULL, O_SADIR },
+	{ "token-file", required_argument, NULL, O_TOKEN },
+	{ "ca-file", required_argument, NULL, O_CA },
+	{ "insecure-skip-tls-verify", no_argument, NULL, O_INSECURE },
+	{ "config", required_argument, NULL, O_CONFIG },
+	{ "validate", no_argument, NULL, O_VALIDATE },
+	{ "node-name", required_argument, NULL, O_NODE_NAME },
+	{ "hostname-override", required_argument, NULL, O_NODE_NAME },
+	{ "node-ip", required_argument, NULL, O_NODE_IP },
+	{ "cluster-cidr", required_argument, NULL, O_CLUSTER },
+	{ "service-cidr", required_argument, NULL, O_SERVICE },
+	{ "nodeport-addresses", required_argument, NULL, O_NODEPORT },
+	{ "masquerade-all", no_argument, NULL, O_MASQ },
+	{ "lb-algorithm", required_argument, NULL, O_ALGO },
+	{ "external-dev", required_argument, NULL, O_EXT },
+	{ "pod-dev", required_argument, NULL, O_POD },
+	{ "xdp-mode", required_argument, NULL, O_XDP },
+	{ "healthz-bind-address", required_argument, NULL, O_HEALTHZ },
+	{ "metrics-bind-address", required_argument, NULL, O_METRICS },
+	{ "backoff-min", required_argument, NULL, O_BMIN },
+	{ "backoff-max", required_argument, NULL, O_BMAX },
+	{ "watch-timeout", required_argument, NULL, O_WTO },
+	{ "stall-timeout", required_argument, NULL, O_STALL },
+	{ "healthz-threshold", required_argument, NULL, O_HZT },
+	{ "page-limit", required_argument, NULL, O_PAGE },
+	{ "max-line", required_argument, NULL, O_MAXLINE },
+	{ "max-frontends", required_argument, NULL, O_MAXFE },
+	{ "max-backends", required_argument, NULL, O_MAXBE },
+	{ "max-slots", required_argument, NULL, O_MAXSLOT },
+	{ "max-ct", required_argument, NULL, O_MAXCT },
+	{ "max-snat", required_argument, NULL, O_MAXSNAT },
+	{ "help", no_argument, NULL, 'h' },
+	{},
+};
+
+int kxp_agent_cfg_parse(struct kxp_agent_cfg *c, int argc, char **argv)
+{
+	/* a list given by flag replaces the file's list (flags override) */
+	bool cl = false, sv = false, np = false, ni = false, ex = false, pd = false;
+	uint32_t u;
+	int o;
+
+	/* pass 1: --config and help */
+	optind = 0;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "+:h", agent_opts, NULL)) != -1) {
+		if (o == 'h')
+			return 1;
+		if (o == O_CONFIG)
+			snprintf(c->config_file, sizeof(c->config_file), "%s", optarg);
+	}
+	if (optind < argc && !strcmp(argv[optind], "help"))
+		return 1;
+	if (c->config_file[0])
+		load_file(c, c->config_file);
+
+	optind = 0;
+	while ((o = getopt_long(argc, argv, "+:h", agent_opts, NULL)) != -1) {
+		switch (o) {
+		case O_INSTANCE:
+			if (strlen(optarg) >= sizeof(c->instance))
+				cfg_err(c, "--instance: at most %zu characters", sizeof(c->instance) - 1);
+			else
+				snprintf(c->instance, sizeof(c->instance), "%s", optarg);
+			break;
+		case O_KUBECONFIG:
+			snprintf(c->kubeconfig, sizeof(c->kubeconfig), "%s", optarg);
+			break;
+		case O_MASTER:
+			snprintf(c->master, sizeof(c->master), "%s", optarg);
+			break;
+		case O_SADIR:
+			snprintf(c->sa_dir, sizeof(c->sa_dir), "%s", optarg);
+			break;
+		case O_TOKEN:
+			snprintf(c->token_file, sizeof(c->token_file), "%s", optarg);
+			break;
+		case O_CA:
+			snprintf(c->ca_file, sizeof(c->ca_file), "%s", optarg);
+			break;
+		case O_INSECURE:
+			c->insecure = true;
+			break;
+		case O_CONFIG:
+			break;
+		case O_VALIDATE:
+			c->validate = true;
+			break;
+		case O_NODE_NAME:
+			snprintf(c->node_name, sizeof(c->node_name), "%s", optarg);
+			break;
+		case O_NODE_IP:
+			if (!ni)
+				c->node.n_node_ips = 0;
+			ni = true;
+			f_nodeip(c, "--node-ip", optarg);
+			break;
+		case O_CLUSTER:
+			if (!cl)
+				c->node.n_cluster = 0;
+			cl = true;
+			f_cluster(c, "--cluster-cidr", optarg);
+			break;
+		case O_SERVICE:
+			if (!sv)
+				c->node.n_service = 0;
+			sv = true;
+			f_service(c, "--service-cidr", optarg);
+			break;
+		case O_NODEPORT:
+			if (np)
+				cfg_err(c, "--nodeport-addresses given twice (use a comma-separated list)");
+			np = true;
+			c->node.n_nodeport = 0;
+			set_nodeport(c, "--nodeport-addresses", optarg);
+			break;
+		case O_MASQ:
+			c->node.masquerade_all = true;
+			break;
+		case O_ALGO:
+			set_algo(c, "--lb-algorithm", optarg);
+			break;
+		case O_EXT:
+			if (!ex)
+				c->n_ext = 0;
+			ex = true;
+			f_ext(c, "--external-dev", optarg);
+			break;
+		case O_POD:
+			if (!pd)
+				c->n_pod = 0;
+			pd = true;
+			f_pod(c, "--pod-dev", optarg);
+			break;
+		case O_XDP:
+			set_xdp(c, "--xdp-mode", optarg);
+			break;
+		case O_HEALTHZ:
+			set_bind(c, "--healthz-bind-address", optarg, c->healthz_addr, sizeof(c->healthz_addr), 10256);
+			break;
+		case O_METRICS:
+			set_bind(c, "--metrics-bind-address", optarg, c->metrics_addr, sizeof(c->metrics_addr), 10249);
+			break;
+		case O_BMIN:
+			set_dur(c, "--backoff-min", optarg, &c->backoff_min_ms);
+			break;
+		case O_BMAX:
+			set_dur(c, "--backoff-max", optarg, &c->backoff_max_ms);
+			break;
+		case O_WTO:
+			set_dur(c, "--watch-timeout", optarg, &c->watch_timeout_ms);
+			break;
+		case O_STALL:
+			set_dur(c, "--stall-timeout", optarg, &c->stall_timeout_ms);
+			break;
+		case O_HZT:
+			set_dur(c, "--healthz-threshold", optarg, &c->healthz_threshold_ms);
+			break;
+		case O_PAGE:
+			if (!set_u32(c, "--page-limit", optarg, &u))
+				c->page_limit = u;
+			break;
+		case O_MAXLINE:
+			if (!set_u32(c, "--max-line", optarg, &u))
+				c->max_line = u;
+			break;
+		case O_MAXFE:
+			set_u32(c, "--max-frontends", optarg, &c->dp.max_frontends);
+			break;
+		case O_MAXBE:
+			set_u32(c, "--max-backends", optarg, &c->dp.max_backends);
+			break;
+		case O_MAXSLOT:
+			set_u32(c, "--max-slots", optarg, &c->dp.max_slots);
+			break;
+		case O_MAXCT:
+			set_u32(c, "--max-ct", optarg, &c->dp.max_ct);
+			break;
+		case O_MAXSNAT:
+			set_u32(c, "--max-snat", optarg, &c->dp.max_snat);
+			break;
+		case ':':
+			cfg_err(c, "%s needs a value", argv[optind - 1]);
+			break;
+		default:
+			cfg_err(c, "unknown option \"%s\" (see kxp agent help)", argv[optind - 1]);
+			break;
+		}
+	}
+	if (optind < argc)
+		cfg_err(c, "unexpected argument \"%s\" (see kxp agent help)", argv[optind]);
+	kxp_agent_cfg_check(c);
+	return 0;
+}
+
+void kxp_agent_cfg_check(struct kxp_agent_cfg *c)
+{
+	int sources = !!c->kubeconfig[0] + !!c->master[0];
+
+	if (!c->instance[0])
+		cfg_err(c, "--instance NAME is required");
+	if (sources > 1)
+		cfg_err(c, "--kubeconfig and --master exclude each other");
+	if (!sources && !getenv("KUBERNETES_SERVICE_HOST") && !c->sa_dir[0])
+		cfg_err(c, "no API server: pass --kubeconfig FILE or --master URL, or run in a cluster "
+			   "(KUBERNETES_SERVICE_HOST unset)");
+	if (c->kubeconfig[0] && access(c->kubeconfig, R_OK))
+		cfg_err(c, "--kubeconfig %s: %s", c->kubeconfig, strerror(errno));
+	if (c->master[0] && strncmp(c->master, "http://", 7) && strncmp(c->master, "https://", 8))
+		cfg_err(c, "--master %s: want an http:// or https:// URL", c->master);
+	if (c->backoff_min_ms == 0 || c->backoff_max_ms < c->backoff_min_ms)
+		cfg_err(c, "backoff: want 0 < --backoff-min <= --backoff-max (%u ms, %u ms)", c->backoff_min_ms,
+			c->backoff_max_ms);
+	if (c->watch_timeout_ms < 1000)
+		cfg_err(c, "--watch-timeout: at least 1s (the server counts whole seconds)");
+	if (c->stall_timeout_ms < 1000)
+		cfg_err(c, "--stall-timeout: at least 1s");
+	if (c->healthz_threshold_ms == 0)
+		cfg_err(c, "--healthz-threshold: want more than 0");
+	if (!c->node.n_cluster)
+		cfg_warn(c, "no --cluster-cidr/clusterCIDR: no source is treated as a pod (local detector off)");
+	if (!c->node_name[0] && gethostname(c->node_name, sizeof(c->node_name) - 1))
+		cfg_err(c, "cannot read the hostname: %s; pass --node-name", strerror(errno));
+	c->node.node_name = c->node_name;
+}
