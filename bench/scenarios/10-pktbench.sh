@@ -5,6 +5,8 @@
 # Called by bench/run.sh: 10-pktbench.sh --json FILE --md FILE --reps N [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=../../selftests/lib/netns.sh
+source selftests/lib/netns.sh
 build=${BENCH_BUILD:-${KXP_BUILD:-build}}
 
 json= md= reps=5 quick=0

@@ -12,6 +12,8 @@
 # 10.244.X.1/32 and a /32 route to the pod. kxp runs with --netns <node ns>.
 
 KXE_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../lib/netns.sh
+source "$KXE_SRC/selftests/lib/netns.sh"
 KXE_BUILD=${KXE_BUILD:-${KXP_BUILD:-$KXE_SRC/build}}
 KXP=$KXE_BUILD/kxp
 KXE_ECHO=$KXE_BUILD/kxp-echo
@@ -123,14 +125,10 @@ kxe_ns_add()
 	ip -n "$1" link set lo up
 }
 
-# kxe_in NS CMD...: run CMD in NS's network namespace. nsenter, not `ip netns
-# exec`: that one remounts /sys and needs / to be a mount point (it fails in a
-# chroot such as shared/tools/fresh-machine.sh's), and kxp must see /sys/fs/bpf.
+# kxe_in NS CMD...: run CMD in NS's network namespace (selftests/lib/netns.sh).
 kxe_in()
 {
-	local ns=$1
-	shift
-	nsenter --net="/run/netns/$ns" -- "$@"
+	ns_run "$@"
 }
 
 # Client-side settings: many short connections must not run out of ports.
