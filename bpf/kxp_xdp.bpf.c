@@ -1,17 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* XDP entry on external devices: the frontend decision and DNAT for traffic
- * arriving from outside the node, before an skb exists.
+/* XDP entry on external devices: the frontend decision, DNAT and masquerade
+ * for traffic arriving from outside the node, before an skb exists.
  *
  * Same parsing, decision, conntrack and counting rules as TC ingress (see the
  * header of kxp_tc.bpf.c and bpf/lib/); differences:
- *  - no reverse NAT here: replies of remote backends are translated by TC
- *    ingress on the same device, which sees every packet XDP passes;
- *  - a translated packet goes to the stack (XDP_PASS), which routes it to the
- *    local backend over its /32 route (Spine I serves only eTP=Local external
- *    flows, which never need a redirect);
+ *  - replies: only those of masqueraded flows are translated here (un-SNAT
+ *    and un-DNAT, lib/ct.h), looked up only for destination ports inside
+ *    the SNAT range; other replies are left to TC ingress;
+ *  - a translated packet of a flow without SNAT goes to the stack (XDP_PASS),
+ *    which routes it (the client address is preserved, nothing is martian);
+ *  - a translated packet of a masqueraded flow is routed here with
+ *    bpf_fib_lookup: XDP_TX when it leaves by the ingress device, XDP_REDIRECT
+ *    toward a remote backend behind another device; whatever XDP cannot send
+ *    itself (neighbour unknown, backend on this node, a reply leaving by
+ *    another device, MTU exceeded) is handed to TC ingress untranslated, with
+ *    its ct state already written (lib/fwd.h);
+ *  - rejects and ICMP errors are left to TC, which builds/translates ICMP;
  *  - checksums are updated incrementally (lib/csum.h, RFC 1624);
- *  - a frontend packet passed untouched (needs SNAT, reject, fragment) carries
- *    KXP_META_COUNTED in its metadata so TC ingress does not count it again. */
+ *  - a frontend packet passed untouched after being counted here (pass, or
+ *    handed to TC) carries KXP_META_COUNTED in its metadata so TC ingress
+ *    does not count it again. */
 #include "lib/maps.h"
 
 const volatile __u32 kxp_trace_mode = 0;
@@ -22,6 +30,8 @@ struct kxp_trace_res kxp_trace_res = {};
 #include "lib/ct.h"
 #include "lib/lb.h"
 #include "lib/nat.h"
+#include "lib/fwd.h"
+#include "lib/frag.h"
 
 static __always_inline void kxp_xdp_mark_counted(struct xdp_md *ctx)
 {
@@ -35,34 +45,83 @@ static __always_inline void kxp_xdp_mark_counted(struct xdp_md *ctx)
 		*(__u32 *)meta = KXP_META_COUNTED;
 }
 
+/* Only masqueraded replies are translated in XDP, and those arrive on a SNAT
+ * port: other packets skip the REPLY lookup (a miss on a cold hash bucket is
+ * most of the cost of a non-service packet). SCTP keeps the client's port.
+ * A reply outside the current range (the range changed) is still translated
+ * by TC ingress. */
+static __always_inline bool kxp_xdp_maybe_reply(const struct kxp_pkt *p)
+{
+	struct kxp_config *cfg;
+	__u32 zero = 0, min, n, port;
+
+	if (p->proto == IPPROTO_SCTP)
+		return true;
+	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
+	if (!cfg)
+		return false;
+	kxp_snat_range(p, cfg, &min, &n);
+	port = bpf_ntohs(p->dport);
+	return port >= min && port - min < n;
+}
+
 SEC("xdp")
 int kxp_xdp(struct xdp_md *ctx)
 {
 	struct kxp_dec d = { .verdict = KXP_V_PASS, .reason = KXP_R_NOT_SERVICE };
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_fib_lookup f = {};
 	struct kxp_pkt p = {};
-	int r;
+	int r, act = XDP_PASS;
+	bool to_tc = false;
 
-	r = kxp_parse(data, data_end, data_end - data, &p);
-	if (r == KXP_R_OK)
-		kxp_lb_frontend(&p, &d);
-	else if (r == KXP_R_FRAGMENT)
+	r = kxp_frag_follow(&p, kxp_parse(data, data_end, data_end - data, &p));
+	if (r == KXP_R_OK) {
+		if (!kxp_xdp_maybe_reply(&p) || kxp_ct_reply(&p, &d, KXP_STAGE_XDP) == KXP_REPLY_NONE)
+			kxp_lb_frontend(ctx, ctx->ingress_ifindex, &p, &d);
+	} else if (r == KXP_R_FRAGMENT) {
 		kxp_lb_fragment(&p, &d);
-	else
+	} else {
 		kxp_dec_set(&d, KXP_V_PASS, r);
-	if (d.verdict == KXP_V_FORWARD && kxp_xdp_nat(ctx, &p, &d.nat))
+	}
+	kxp_frag_record(&p, &d);
+
+	if (d.verdict == KXP_V_DROP) {
+		act = XDP_DROP;
+	} else if (d.verdict == KXP_V_REJECT) {
+		/* TC builds the ICMP answer, decides it again and counts it */
+		if (kxp_trace_mode) {
+			d.verdict = KXP_V_PASS;
+			kxp_trace_publish(&p, &d, KXP_STAGE_XDP);
+		}
+		return XDP_PASS;
+	} else if (d.verdict == KXP_V_FORWARD && d.snat) {
+		act = kxp_xdp_route(ctx, &p, &d, &f);
+		if (act < 0) {
+			to_tc = true;
+			act = XDP_PASS;
+		} else if (kxp_xdp_nat(ctx, &p, &d.nat) || kxp_xdp_l2(ctx, &f)) {
+			kxp_dec_set(&d, KXP_V_DROP, KXP_R_CSUM);
+			act = XDP_DROP;
+		} else if (act == XDP_REDIRECT && !kxp_trace_mode) {
+			act = bpf_redirect(f.ifindex, 0);
+		}
+	} else if (d.verdict == KXP_V_FORWARD && kxp_xdp_nat(ctx, &p, &d.nat)) {
 		kxp_dec_set(&d, KXP_V_DROP, KXP_R_CSUM);
+		act = XDP_DROP;
+	}
 	kxp_account(&p, &d, !kxp_trace_mode);
 	if (kxp_trace_mode) {
+		/* handed to TC: trace goes on there, as the packet would */
+		if (to_tc)
+			d.verdict = KXP_V_PASS;
 		kxp_trace_publish(&p, &d, KXP_STAGE_XDP);
-		return d.verdict == KXP_V_DROP ? XDP_DROP : XDP_PASS;
+		return act == XDP_DROP ? XDP_DROP : XDP_PASS;
 	}
-	if (d.verdict == KXP_V_DROP)
-		return XDP_DROP;
-	if (d.has_fe && d.verdict != KXP_V_FORWARD)
+	if (act == XDP_PASS && d.has_fe && (d.verdict != KXP_V_FORWARD || to_tc))
 		kxp_xdp_mark_counted(ctx);
-	return XDP_PASS;
+	return act;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

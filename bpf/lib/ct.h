@@ -91,14 +91,20 @@ enum kxp_reply {
 	KXP_REPLY_LATER = 2, /* a reply, left for TC egress (see below) */
 };
 
-/* TC: is this packet a reply of a translated flow? Fills d with the reverse
- * translation (source back to the frontend). At ingress, a reply whose
- * frontend is an address of this node (NodePort, a node-held externalIP) is
- * left untranslated: translated here it would enter the stack with a local
- * source address and be dropped as a martian. The stack forwards it as the
- * backend sent it, and TC egress of the outgoing device translates it.
- * ClusterIPs are never node addresses, so their replies skip that lookup. */
-static __always_inline int kxp_ct_reply(const struct kxp_pkt *p, struct kxp_dec *d, bool ingress)
+/* Is this packet a reply of a translated flow? Fills d with the reverse
+ * translation (un-SNAT and un-DNAT at once: the source back to the frontend,
+ * the destination back to the client).
+ *  - Masqueraded flows (SNAT) are translated wherever their replies arrive,
+ *    XDP included, and forwarded by kxp (lib/fwd.h): addressed to the SNAT
+ *    address, the stack would deliver them locally.
+ *  - Other flows: XDP leaves them to TC ingress (KXP_REPLY_LATER). At TC
+ *    ingress, a reply whose frontend is an address of this node (NodePort, a
+ *    node-held externalIP) is left untranslated: translated here it would
+ *    enter the stack with a local source address and be dropped as a
+ *    martian. The stack forwards it as the backend sent it, and TC egress of
+ *    the outgoing device translates it. ClusterIPs are never node addresses,
+ *    so their replies skip that lookup. */
+static __always_inline int kxp_ct_reply(const struct kxp_pkt *p, struct kxp_dec *d, __u8 stage)
 {
 	struct kxp_flow4 k = {
 		.saddr = p->saddr,
@@ -117,11 +123,15 @@ static __always_inline int kxp_ct_reply(const struct kxp_pkt *p, struct kxp_dec 
 	now = bpf_ktime_get_ns();
 	if (kxp_ct_expired(v, p->proto, now))
 		return KXP_REPLY_NONE;
-	if (ingress && v->kind != KXP_FE_CLUSTERIP) {
-		struct kxp_nodeip *n = bpf_map_lookup_elem(&kxp_nodeip4, &v->nat.saddr);
-
-		if (n && (n->flags & KXP_NODEIP_F_LOCAL))
+	if (!(v->flags & KXP_CT_F_SNAT)) {
+		if (stage == KXP_STAGE_XDP)
 			return KXP_REPLY_LATER;
+		if (stage == KXP_STAGE_TC_INGRESS && v->kind != KXP_FE_CLUSTERIP) {
+			struct kxp_nodeip *n = bpf_map_lookup_elem(&kxp_nodeip4, &v->nat.saddr);
+
+			if (n && (n->flags & KXP_NODEIP_F_LOCAL))
+				return KXP_REPLY_LATER;
+		}
 	}
 	d->nat = v->nat;
 	d->fe_id = v->fe_id;
@@ -129,6 +139,7 @@ static __always_inline int kxp_ct_reply(const struct kxp_pkt *p, struct kxp_dec 
 	d->be_addr = p->saddr;
 	d->be_port = p->sport;
 	d->snat = !!(v->flags & KXP_CT_F_SNAT);
+	d->reply = 1;
 	kxp_dec_set(d, KXP_V_FORWARD, KXP_R_REPLY);
 	kxp_ct_touch(v, p, KXP_DIR_REPLY, now);
 	return KXP_REPLY_NAT;

@@ -10,6 +10,7 @@
 #include "lib/parse.h"
 #include "lib/stats.h"
 #include "lib/ct.h"
+#include "lib/snat.h"
 
 enum kxp_src {
 	KXP_SRC_EXTERNAL = 0,
@@ -62,6 +63,7 @@ static __always_inline int kxp_lb_select(const struct kxp_svc_val *set, struct k
 	d->backend_id = *id;
 	d->be_addr = be->addr;
 	d->be_port = be->port;
+	d->be_local = !!(be->flags & KXP_BE_F_LOCAL);
 	return 0;
 }
 
@@ -86,9 +88,10 @@ static __always_inline void kxp_lb_unknown(const struct kxp_pkt *p, const struct
 	kxp_dec_set(d, KXP_V_REJECT, KXP_R_PORT_UNKNOWN);
 }
 
-/* Fragments are never translated (no reassembly yet). One "to a frontend"
- * is counted FRAGMENT: the first fragment by its ports, later fragments by
- * the address alone, which only ClusterIPs (WILDCARD entry) provide. */
+/* Fragments that cannot be followed (a later fragment whose first one was
+ * not seen, see lib/frag.h) pass untranslated. One "to a frontend" is counted
+ * FRAGMENT, known by the address alone, which only ClusterIPs (WILDCARD
+ * entry) provide. */
 static __always_inline void kxp_lb_fragment(const struct kxp_pkt *p, struct kxp_dec *d)
 {
 	struct kxp_svc_key k = { .addr = p->daddr, .scope = KXP_SCOPE_DEFAULT };
@@ -116,9 +119,10 @@ static __always_inline bool kxp_fe_external(const struct kxp_svc_val *svc)
 	       svc->kind == KXP_FE_LOADBALANCER || svc->kind == KXP_FE_EXTERNALIP;
 }
 
-/* The decision for a parsed, unfragmented TCP/UDP/SCTP packet that is not a
- * reply. d starts as {PASS, NOT_SERVICE}. */
-static __always_inline void kxp_lb_frontend(const struct kxp_pkt *p, struct kxp_dec *d)
+/* The decision for a parsed TCP/UDP/SCTP packet (or a fragment whose ports
+ * are known) that is not a reply. d starts as {PASS, NOT_SERVICE}. ctx and
+ * ifindex (the ingress device) serve the FIB lookup of the SNAT address. */
+static __noinline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d)
 {
 	struct kxp_svc_key k = {
 		.addr = p->daddr,
@@ -194,6 +198,7 @@ static __always_inline void kxp_lb_frontend(const struct kxp_pkt *p, struct kxp_
 		d->be_addr = ct->nat.daddr;
 		d->be_port = ct->nat.dport;
 		d->snat = !!(ct->flags & KXP_CT_F_SNAT);
+		d->be_local = !!(ct->flags & KXP_CT_F_LOCAL_BE);
 		kxp_dec_set(d, KXP_V_FORWARD, KXP_R_CT_HIT);
 		kxp_ct_touch(ct, p, KXP_DIR_FWD, now);
 		return;
@@ -211,11 +216,16 @@ static __always_inline void kxp_lb_frontend(const struct kxp_pkt *p, struct kxp_
 		kxp_dec_set(d, KXP_V_DROP, KXP_R_NO_BACKEND);
 		return;
 	}
-	if (d->be_addr == p->saddr)
+	if (d->be_addr == p->saddr) {
 		d->snat = 1; /* hairpin (E.30) */
-	if (d->snat) {
-		kxp_dec_set(d, KXP_V_PASS, KXP_R_NEEDS_SNAT);
-		return;
+	} else if (d->snat) {
+		/* A backend on a node address (host network) is delivered
+		 * locally, where kube-proxy's masquerade (postrouting) never
+		 * applies; its replies leave through TC egress. */
+		struct kxp_nodeip *n = bpf_map_lookup_elem(&kxp_nodeip4, &d->be_addr);
+
+		if (n && (n->flags & KXP_NODEIP_F_LOCAL))
+			d->snat = 0;
 	}
 	/* Only a SYN opens a TCP flow: mid-stream packets of unknown flows
 	 * (from before kxp, or after a ct eviction) are never balanced anew. */
@@ -233,6 +243,24 @@ static __always_inline void kxp_lb_frontend(const struct kxp_pkt *p, struct kxp_
 	d->nat.daddr = d->be_addr;
 	d->nat.sport = p->sport;
 	d->nat.dport = d->be_port;
+	if (d->snat) {
+		d->nat.saddr = kxp_snat_addr(ctx, ifindex, cfg, p->saddr, d->be_addr);
+		if (!d->nat.saddr) {
+			kxp_dec_set(d, KXP_V_DROP, KXP_R_SNAT_FAIL);
+			return;
+		}
+		if (kxp_trace_mode) {
+			/* trace allocates nothing: show the first candidate */
+			d->nat.sport = bpf_htons(kxp_snat_first(p, cfg));
+			kxp_dec_set(d, KXP_V_FORWARD, KXP_R_OK);
+			return;
+		}
+		if (kxp_snat_claim(p, cfg, &d->nat, now)) {
+			kxp_dec_set(d, KXP_V_DROP, KXP_R_SNAT_FAIL);
+			return;
+		}
+		nv.flags = KXP_CT_F_SNAT | (d->be_local ? KXP_CT_F_LOCAL_BE : 0);
+	}
 	kxp_dec_set(d, KXP_V_FORWARD, KXP_R_OK);
 	if (kxp_trace_mode)
 		return;
@@ -243,10 +271,15 @@ static __always_inline void kxp_lb_frontend(const struct kxp_pkt *p, struct kxp_
 	nv.last_seen = now;
 	if (kxp_ct_create(p, &nv, replace) == 1) {
 		/* another CPU created this flow first: follow its choice */
+		if (d->snat && (nv.nat.sport != d->nat.sport || nv.nat.saddr != d->nat.saddr ||
+				nv.nat.daddr != d->nat.daddr || nv.nat.dport != d->nat.dport))
+			kxp_snat_release(&d->nat, p->proto);
 		d->nat = nv.nat;
 		d->backend_id = 0;
 		d->be_addr = nv.nat.daddr;
 		d->be_port = nv.nat.dport;
+		d->snat = !!(nv.flags & KXP_CT_F_SNAT);
+		d->be_local = !!(nv.flags & KXP_CT_F_LOCAL_BE);
 		d->reason = KXP_R_CT_HIT;
 	}
 }

@@ -53,7 +53,7 @@ struct {
 	__type(value, struct kxp_ct_val);
 } kxp_ct4 SEC(".maps");
 
-/* Masquerade state, both directions of each SNATed flow (Spine II). */
+/* Masquerade port claims: REPLY tuple of a SNATed flow -> client tuple (see abi.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, KXP_DEF_MAX_SNAT);
@@ -69,7 +69,7 @@ struct {
 	__type(value, struct kxp_nodeip);
 } kxp_nodeip4 SEC(".maps");
 
-/* loadBalancerSourceRanges: {fe_id, source prefix} -> allow (Spine II). */
+/* loadBalancerSourceRanges: {fe_id, source prefix} -> allow. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, KXP_DEF_MAX_LBSR);
@@ -101,5 +101,21 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } kxp_reasons SEC(".maps");
+
+/* Ports of first fragments, so later fragments follow their datagram's flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KXP_DEF_MAX_FRAG);
+	__type(key, struct kxp_frag_key);
+	__type(value, struct kxp_frag_val);
+} kxp_frag4 SEC(".maps");
+
+/* Reject (ICMP port unreachable) token bucket, one per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kxp_tbucket);
+} kxp_rejrl SEC(".maps");
 
 #endif

@@ -3,7 +3,8 @@
  * with incremental checksums, TC through the kernel's checksum helpers.
  * Only fields that change are written. UDP checksum 0 (none) stays 0; a
  * computed 0 becomes 0xffff. SCTP: addresses only (its CRC32c does not cover
- * them); a port change is refused (-1), the decision never asks for one. */
+ * them); a port change is refused (-1), the decision never asks for one.
+ * Later fragments (no L4 header) get their addresses rewritten only. */
 #ifndef KXP_BPF_NAT_H
 #define KXP_BPF_NAT_H
 
@@ -37,7 +38,9 @@ static __always_inline int kxp_xdp_nat(struct xdp_md *ctx, const struct kxp_pkt 
 	if ((void *)(ip + 1) > data_end || l4_off > KXP_L4_OFF_MAX)
 		return -1;
 	l4 = data + l4_off;
-	if (p->proto == IPPROTO_TCP) {
+	if (p->frag == KXP_FRAG_LATER) {
+		/* no L4 header: the first fragment carried the port change */
+	} else if (p->proto == IPPROTO_TCP) {
 		struct tcphdr *th = l4;
 
 		if ((void *)(th + 1) > data_end)
@@ -104,6 +107,8 @@ static __always_inline int kxp_tc_nat(struct __sk_buff *skb, const struct kxp_pk
 		return -1;
 	if (n->daddr != p->daddr && kxp_tc_nat_addr(skb, p, KXP_IP_DADDR_OFF, p->daddr, n->daddr))
 		return -1;
+	if (p->frag == KXP_FRAG_LATER)
+		return 0; /* no L4 header: the first fragment carried the port change */
 	if (n->sport != p->sport && kxp_tc_nat_port(skb, p, p->l4_off, p->sport, n->sport))
 		return -1;
 	if (n->dport != p->dport && kxp_tc_nat_port(skb, p, p->l4_off + 2, p->dport, n->dport))

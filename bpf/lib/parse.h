@@ -31,6 +31,9 @@
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 #endif
+#ifndef IP_DF
+#define IP_DF 0x4000
+#endif
 
 #define KXP_L3_OFF ETH_HLEN
 #define KXP_IP_CSUM_OFF (KXP_L3_OFF + 10)
@@ -70,6 +73,12 @@ struct kxp_pkt {
 	__u16 l4_off;     /* from the start of the frame */
 	__u16 l4_csum_off; /* offset of the L4 checksum, 0 if none to maintain (SCTP) */
 	__u32 len;        /* frame length, for byte counters */
+	__be16 ip_id;     /* IP identification (fragment tracking) */
+	__u16 ip_len;     /* IP total length, host order (FIB MTU check) */
+	__u8 df;          /* DF set */
+	__u8 l2_mcast;    /* destination MAC is multicast or broadcast */
+	__u8 ihl4;        /* IP header length in bytes */
+	__u8 pad;
 };
 
 static __always_inline int kxp_parse(void *data, void *data_end, __u32 pkt_len, struct kxp_pkt *p)
@@ -99,10 +108,15 @@ static __always_inline int kxp_parse(void *data, void *data_end, __u32 pkt_len, 
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
 	p->proto = ip->protocol;
+	p->ip_id = ip->id;
+	p->ip_len = tot;
+	p->ihl4 = hlen;
+	p->l2_mcast = eth->h_dest[0] & 1;
 	p->l4_off = ETH_HLEN + hlen;
 	l4 = (void *)ip + hlen;
 
 	frag_off = bpf_ntohs(ip->frag_off);
+	p->df = !!(frag_off & IP_DF);
 	if (frag_off & IP_OFFSET) {
 		p->frag = KXP_FRAG_LATER;
 		return KXP_R_FRAGMENT;

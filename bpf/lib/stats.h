@@ -29,6 +29,9 @@ struct kxp_dec {
 	__u8 has_fe;
 	__u8 snat;       /* the flow needs (would need) masquerade */
 	struct kxp_nat4 nat; /* FORWARD: the tuple to write into the packet */
+	__u8 be_local;   /* the backend is on this node */
+	__u8 reply;      /* a reply (or an ICMP error travelling toward the client) */
+	__u8 pad[2];
 };
 
 static __always_inline void kxp_dec_set(struct kxp_dec *d, __u32 verdict, __u32 reason)
@@ -40,8 +43,8 @@ static __always_inline void kxp_dec_set(struct kxp_dec *d, __u32 verdict, __u32 
 /* Counters: one update per program run. NOT_SERVICE is never counted (it is
  * nearly every packet of the node); `count` is false in trace copies and for
  * packets XDP already counted (see kxp_tc_ingress). A packet that matched a
- * frontend counts in packets/bytes plus drops/rejects/passed by verdict;
- * replies count only by reason. */
+ * frontend counts in packets/bytes plus drops/rejects/passed by verdict
+ * (and snat_fail); replies and translated ICMP errors count only by reason. */
 static __always_inline void kxp_account(const struct kxp_pkt *p, const struct kxp_dec *d, bool count)
 {
 	struct kxp_stats *st;
@@ -53,13 +56,15 @@ static __always_inline void kxp_account(const struct kxp_pkt *p, const struct kx
 	rc = bpf_map_lookup_elem(&kxp_reasons, &r);
 	if (rc)
 		*rc += 1;
-	if (!d->has_fe || r == KXP_R_REPLY)
+	if (!d->has_fe || r == KXP_R_REPLY || r == KXP_R_ICMP_ERR)
 		return;
 	st = bpf_map_lookup_elem(&kxp_stats, &d->fe_id);
 	if (!st)
 		return;
 	st->packets++;
 	st->bytes += p->len;
+	if (r == KXP_R_SNAT_FAIL)
+		st->snat_fail++;
 	if (d->verdict == KXP_V_DROP)
 		st->drops++;
 	else if (d->verdict == KXP_V_REJECT)

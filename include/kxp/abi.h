@@ -18,6 +18,7 @@
 #define KXP_DEF_MAX_SNAT 262144       /* kxp_snat4 (LRU) */
 #define KXP_DEF_MAX_NODEIPS 256       /* kxp_nodeip4 */
 #define KXP_DEF_MAX_LBSR 65536        /* kxp_lbsr4 (LPM) */
+#define KXP_DEF_MAX_FRAG 8192         /* kxp_frag4 (LRU), datagrams in flight */
 #define KXP_MAX_CIDRS 8               /* per list in kxp_config */
 #define KXP_MAX_SET_BACKENDS 65535    /* kxp_svc_val.count is a u16 */
 
@@ -33,6 +34,8 @@
 #define KXP_PIN_CONFIG "kxp_config"
 #define KXP_PIN_STATS "kxp_stats"
 #define KXP_PIN_REASONS "kxp_reasons"
+#define KXP_PIN_FRAG "kxp_frag4"
+#define KXP_PIN_REJRL "kxp_rejrl"
 
 /* ---- kxp_svc4: frontend -> service port set ------------------------------ */
 
@@ -145,10 +148,11 @@ struct kxp_nat4 {
 };
 
 /* kxp_ct_val.flags */
-#define KXP_CT_F_SNAT (1u << 0)       /* flow is masqueraded (Spine II) */
+#define KXP_CT_F_SNAT (1u << 0)       /* flow is masqueraded (claim in kxp_snat4) */
 #define KXP_CT_F_SEEN_REPLY (1u << 1) /* a reply was translated */
 #define KXP_CT_F_CLOSING (1u << 2)    /* FIN or RST seen: short lifetime */
 #define KXP_CT_F_HOSTNS (1u << 3)     /* created by a socket hook */
+#define KXP_CT_F_LOCAL_BE (1u << 4)   /* the backend is on this node (SNAT flows: TC forwards them) */
 
 struct kxp_ct_val {
 	struct kxp_nat4 nat; /* the tuple to write into the packet */
@@ -160,7 +164,12 @@ struct kxp_ct_val {
 	__u64 last_seen;     /* bpf_ktime_get_ns() */
 };
 
-/* kxp_snat4: key kxp_flow4 (both directions), value as below. */
+/* kxp_snat4: the port claims of masqueraded flows. Key: the flow's REPLY
+ * tuple {backend, SNAT address, backend port, SNAT port, proto, REPLY}, i.e.
+ * one claim per (SNAT address, SNAT port) and backend address:port:proto.
+ * Value: nat = the client's original tuple {client, frontend, client port,
+ * frontend port}; last_seen = when claimed. A claim is live while the kxp_ct4
+ * REPLY entry with the same key is (entries expire with the flow). */
 struct kxp_snat_val {
 	struct kxp_nat4 nat;
 	__u32 flags;
@@ -192,6 +201,14 @@ struct kxp_cidr4 {
 
 #define KXP_CFG_F_MASQ_ALL (1u << 0) /* --masquerade-all */
 
+/* SNAT port range when kxp_config.snat_port_min/max are 0: above the
+ * privileged ports, below the NodePort range (30000-32767) and the host's
+ * ephemeral range (32768-60999), so a masqueraded flow's reply tuple never
+ * equals one of the node's own connections. 28976 ports per backend
+ * address:port (the claim key includes the backend). */
+#define KXP_SNAT_PORT_MIN_DEF 1024
+#define KXP_SNAT_PORT_MAX_DEF 29999
+
 struct kxp_config {
 	__u32 layout_version; /* KXP_LAYOUT_VERSION of the writer; 0 = not configured */
 	__u32 flags;          /* KXP_CFG_F_* */
@@ -199,8 +216,9 @@ struct kxp_config {
 	__u32 n_service;      /* valid entries in service[] */
 	struct kxp_cidr4 cluster[KXP_MAX_CIDRS];
 	struct kxp_cidr4 service[KXP_MAX_CIDRS];
-	__be32 snat_addr;     /* masquerade source (Spine II); 0 = primary node IP */
-	__u16 snat_port_min;  /* host order; SNAT port range (Spine II) */
+	__be32 snat_addr;     /* masquerade source; 0 = the FIB's source toward each backend
+			       * (the model writes the node's primary address) */
+	__u16 snat_port_min;  /* host order; SNAT port range, 0/0 = KXP_SNAT_PORT_*_DEF */
 	__u16 snat_port_max;
 	__u32 reserved[14];
 };
@@ -227,7 +245,7 @@ enum kxp_reason {
 	KXP_R_POLICY_DROP = 6,    /* drop: endpoints exist, none fits the traffic policy */
 	KXP_R_SVC_CIDR_DROP = 7,  /* drop: unallocated address inside --service-cidr */
 	KXP_R_PORT_UNKNOWN = 8,   /* reject: active ClusterIP, port/proto not served */
-	KXP_R_NEEDS_SNAT = 9,     /* pass: flow needs masquerade (until Spine II) */
+	KXP_R_NEEDS_SNAT = 9,     /* unused since Spine II masquerades (kept: never renumber) */
 	KXP_R_CT_MISS = 10,       /* drop: non-SYN packet of an unknown flow to a frontend */
 	KXP_R_NO_BACKEND = 11,    /* drop: slot or backend entry missing (map race) */
 	KXP_R_CSUM = 12,          /* drop: checksum/rewrite helper failed */
@@ -237,7 +255,36 @@ enum kxp_reason {
 	KXP_R_REPLY = 16,         /* reverse-translated reply */
 	KXP_R_CT_HIT = 17,        /* translated by an existing ct entry */
 	KXP_R_NOT_IPV4 = 18,      /* pass: not IPv4 */
+	KXP_R_NO_ROUTE = 19,      /* drop: no route toward the translated destination (masqueraded flow) */
+	KXP_R_FRAG_NEEDED = 20,   /* reject: translated packet (DF) too big for the egress link: ICMP frag needed */
+	KXP_R_ICMP_ERR = 21,      /* ICMP error about a translated flow, translated back */
+	KXP_R_NO_REJECT = 22,     /* drop: reject suppressed (fragment, broadcast/multicast, bad source) */
 	KXP_R_MAX = 32,           /* array size; room to append */
+};
+
+/* ---- kxp_frag4: IP fragments of translated datagrams (LRU) ---------------
+ * The first fragment (ports known) records its ports; later fragments of the
+ * same datagram (same saddr, daddr, IP id, proto) take them from here and
+ * follow the first fragment's flow. */
+struct kxp_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct kxp_frag_val {
+	__be16 sport;
+	__be16 dport;
+	__u32 pad;
+	__u64 created; /* bpf_ktime_get_ns(); entries older than 30 s are ignored */
+};
+
+/* ---- kxp_rejrl: per-CPU array[1], the reject token bucket ----------------- */
+struct kxp_tbucket {
+	__u64 credit_ns; /* accumulated time credit, capped at burst * interval */
+	__u64 last_ns;
 };
 
 /* ---- trace: what a program decided on its last run (trace copies only) ---- */
@@ -279,6 +326,9 @@ KXP_ASSERT_SIZE(struct kxp_lbsr_key, 12);
 KXP_ASSERT_SIZE(struct kxp_config, 208);
 KXP_ASSERT_SIZE(struct kxp_stats, 48);
 KXP_ASSERT_SIZE(struct kxp_trace_res, 36);
+KXP_ASSERT_SIZE(struct kxp_frag_key, 12);
+KXP_ASSERT_SIZE(struct kxp_frag_val, 16);
+KXP_ASSERT_SIZE(struct kxp_tbucket, 16);
 _Static_assert(__builtin_offsetof(struct kxp_ct_val, created) == 24, "kxp_ct_val timestamps must be 8-aligned");
 _Static_assert(__builtin_offsetof(struct kxp_svc_val, affinity_timeout) == 16, "kxp_svc_val layout");
 

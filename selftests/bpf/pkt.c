@@ -192,3 +192,69 @@ char *tpkt_str(const uint8_t *buf, size_t len, char *out, size_t outlen)
 		 d.dport, d.tcp_flags, len, d.l3_ok ? "ok" : "BAD", d.l4_ok ? "ok" : "BAD");
 	return out;
 }
+
+uint16_t tpkt_csum(const uint8_t *p, size_t n)
+{
+	return (uint16_t)~fold(sum16(p, n, 0));
+}
+
+size_t tpkt_build_icmp_err(uint8_t type, uint8_t code, uint16_t mtu, uint32_t sa, uint32_t da, const uint8_t *orig,
+			   size_t quote, uint8_t *buf)
+{
+	uint8_t *ip = buf + 14, *ic = ip + 20;
+	size_t tot = 20 + 8 + quote;
+
+	memset(buf, 0, TPKT_MAX);
+	memcpy(buf, "\x02\0\0\0\0\x01\x02\0\0\0\x50\xfe", 12);
+	put16(buf + 12, 0x0800);
+	ip[0] = 0x45;
+	put16(ip + 2, (uint16_t)tot);
+	ip[8] = 64;
+	ip[9] = 1;
+	memcpy(ip + 12, &sa, 4);
+	memcpy(ip + 16, &da, 4);
+	put16(ip + 10, tpkt_csum(ip, 20));
+	ic[0] = type;
+	ic[1] = code;
+	put16(ic + 6, mtu);
+	memcpy(ic + 8, orig + 14, quote);
+	put16(ic + 2, tpkt_csum(ic, 8 + quote));
+	return 14 + tot < 60 ? 60 : 14 + tot;
+}
+
+void tpkt_decode_icmp(const uint8_t *buf, size_t len, struct tpkt_icmp *d)
+{
+	const uint8_t *ip = buf + 14, *ic, *in;
+	size_t ihl, tot, iihl;
+
+	memset(d, 0, sizeof(*d));
+	if (len < 14 + 20 + 8 + 20 + 8 || get16(buf + 12) != 0x0800 || (ip[0] >> 4) != 4 || ip[9] != 1)
+		return;
+	ihl = (ip[0] & 15) * 4;
+	tot = get16(ip + 2);
+	if (tot + 14 > len || tot < ihl + 8 + 28)
+		return;
+	memcpy(&d->saddr, ip + 12, 4);
+	memcpy(&d->daddr, ip + 16, 4);
+	d->l3_ok = tpkt_csum(ip, ihl) == 0;
+	ic = ip + ihl;
+	d->type = ic[0];
+	d->code = ic[1];
+	d->mtu = get16(ic + 6);
+	d->icmp_ok = tpkt_csum(ic, tot - ihl) == 0;
+	in = ic + 8;
+	iihl = (in[0] & 15) * 4;
+	if ((in[0] >> 4) != 4 || iihl < 20 || 8 + iihl + 8 > tot - ihl)
+		return;
+	d->quote = in;
+	d->quote_len = tot - ihl - 8;
+	memcpy(&d->isaddr, in + 12, 4);
+	memcpy(&d->idaddr, in + 16, 4);
+	d->iproto = in[9];
+	d->il3_ok = tpkt_csum(in, iihl) == 0;
+	d->isport = get16(in + iihl);
+	d->idport = get16(in + iihl + 2);
+	if (d->iproto == 17)
+		d->iudp_csum = get16(in + iihl + 6);
+	d->ok = true;
+}

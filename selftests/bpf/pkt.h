@@ -59,4 +59,29 @@ void tpkt_decode(const uint8_t *buf, size_t len, struct tpkt_dec *d);
 char *tpkt_str(const uint8_t *buf, size_t len, char *out, size_t outlen);
 const char *tpkt_ip(uint32_t a, char *buf); /* buf >= 16 */
 
+/* Internet checksum of n bytes: 0 when a buffer holding its checksum is valid. */
+uint16_t tpkt_csum(const uint8_t *p, size_t n);
+
+/* An ICMP error frame from sa to da quoting `quote` bytes of the IP packet
+ * in frame `orig` (its bytes from offset 14). Returns the frame length. */
+size_t tpkt_build_icmp_err(uint8_t type, uint8_t code, uint16_t mtu, uint32_t sa, uint32_t da, const uint8_t *orig,
+			   size_t quote, uint8_t *buf);
+
+/* An ICMP error frame, decoded; checksums recomputed. */
+struct tpkt_icmp {
+	bool ok;                 /* IPv4 + ICMP with a quoted IPv4 header */
+	uint8_t type, code;
+	uint16_t mtu;            /* next-hop MTU (type 3 code 4) */
+	uint32_t saddr, daddr;   /* outer */
+	bool l3_ok, icmp_ok;     /* outer IP and ICMP checksums */
+	uint32_t isaddr, idaddr; /* quoted */
+	uint16_t isport, idport; /* quoted, host order */
+	uint8_t iproto;
+	bool il3_ok;             /* quoted IP header checksum */
+	uint16_t iudp_csum;      /* quoted UDP checksum field (raw) */
+	const uint8_t *quote;    /* quoted bytes */
+	size_t quote_len;
+};
+void tpkt_decode_icmp(const uint8_t *buf, size_t len, struct tpkt_icmp *d);
+
 #endif

@@ -3,7 +3,10 @@
 #include "tenv.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +16,51 @@
 #include <bpf/libbpf.h>
 
 #include "../lib/testlib.h"
+
+int tenv_ifindex = 1;
+const uint8_t TMAC_NODE2[6] = { 0x02, 0, 0, 0, 0x50, 0x02 }, TMAC_ROUTER[6] = { 0x02, 0, 0, 0, 0x50, 0xfe },
+	      TMAC_POD_A[6] = { 0x02, 0, 0, 0, 0x01, 0x0a }, TMAC_POD_B[6] = { 0x02, 0, 0, 0, 0x01, 0x14 };
+
+int tenv_sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc)
+		kxp_test_fail(__FILE__, __LINE__, "command failed (%d): %s", rc, cmd);
+	return rc;
+}
+
+int tenv_netns(void)
+{
+	if (unshare(CLONE_NEWNET)) {
+		kxp_test_fail(__FILE__, __LINE__, "unshare(CLONE_NEWNET): %s", strerror(errno));
+		return -1;
+	}
+	/* the namespace dies with this forked test: nothing to clean up */
+	return tenv_sh("set -e; exec 2>&1 >/dev/null; ip link set lo up; echo 1 > /proc/sys/net/ipv4/ip_forward; "
+		       "ip link add ext0 type veth peer name ext1; ip link add pod0 type veth peer name pod1; "
+		       "for d in ext0 ext1 pod0 pod1; do ip link set $d up; done; "
+		       "ip addr add 192.168.50.1/24 dev ext0; "
+		       "ip neigh add 192.168.50.2 lladdr 02:00:00:00:50:02 dev ext0 nud permanent; "
+		       "ip neigh add 192.168.50.254 lladdr 02:00:00:00:50:fe dev ext0 nud permanent; "
+		       "ip route add 10.244.2.0/24 via 192.168.50.2; ip route add 10.244.3.0/24 via 192.168.50.3; "
+		       "ip route add default via 192.168.50.254; "
+		       "ip route add 10.244.1.10/32 dev pod0; ip route add 10.244.1.20/32 dev pod0; "
+		       "ip neigh add 10.244.1.10 lladdr 02:00:00:00:01:0a dev pod0 nud permanent; "
+		       "ip neigh add 10.244.1.20 lladdr 02:00:00:00:01:14 dev pod0 nud permanent") ? -1 : 0;
+}
+
+int tenv_dev(const char *name)
+{
+	tenv_ifindex = (int)if_nametoindex(name);
+	return tenv_ifindex;
+}
 
 int tenv_open(struct tenv *e)
 {
@@ -95,8 +143,8 @@ int tenv_apply(struct tenv *e)
 
 int tenv_run_fd(int prog_fd, bool xdp, const uint8_t *in, uint32_t in_len, struct trun *r)
 {
-	struct __sk_buff skb = { .ifindex = 1, .ingress_ifindex = 1 };
-	struct xdp_md xmd = { .data = 0, .data_end = in_len, .ingress_ifindex = 1 }, xout = {};
+	struct __sk_buff skb = { .ifindex = (__u32)tenv_ifindex, .ingress_ifindex = (__u32)tenv_ifindex };
+	struct xdp_md xmd = { .data = 0, .data_end = in_len, .ingress_ifindex = (__u32)tenv_ifindex }, xout = {};
 	uint8_t out[TPKT_MAX + 64];
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = in_len, .data_out = out,
 		    .data_size_out = sizeof(out), .repeat = 1);
@@ -137,6 +185,14 @@ int tenv_run_fd(int prog_fd, bool xdp, const uint8_t *in, uint32_t in_len, struc
 		memcpy(r->out, out, r->out_len);
 	}
 	return 0;
+}
+
+int tenv_run_raw(struct tenv *e, enum tprog prog, struct trun *r)
+{
+	int fd = prog == T_XDP ? kxp_dp_prog_xdp(e->dp) :
+		 prog == T_TC_IN ? kxp_dp_prog_tc_ingress(e->dp) : kxp_dp_prog_tc_egress(e->dp);
+
+	return tenv_run_fd(fd, prog == T_XDP, r->in, r->in_len, r);
 }
 
 int tenv_run(struct tenv *e, enum tprog prog, const struct tpkt *t, struct trun *r)
@@ -196,6 +252,7 @@ void tenv_stats(struct tenv *e, uint32_t fe_id, struct kxp_stats *s)
 		s->drops += v[i].drops;
 		s->rejects += v[i].rejects;
 		s->passed += v[i].passed;
+		s->snat_fail += v[i].snat_fail;
 	}
 }
 

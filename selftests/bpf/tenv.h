@@ -40,6 +40,24 @@ void tenv_fe(struct tenv *e, uint32_t addr, uint16_t port, uint8_t proto, uint8_
 /* kxp_dp_apply; returns its result. */
 int tenv_apply(struct tenv *e);
 
+/* A private network namespace for this (forked) test, so FIB lookups are
+ * deterministic: ext0 (NODE_IP/24, veth to ext1) with neighbours NODE2 (route
+ * to 10.244.2.0/24) and ROUTER (default route), 10.244.3.0/24 via NODE3 whose
+ * neighbour is unknown (NO_NEIGH), and pod0 (veth to pod1) with /32 routes to
+ * POD_A and POD_B and their neighbours. Forwarding on. Programs then run with
+ * tenv_ifindex as their ingress device. Returns 0 or -1 (test failed). */
+#define NODE2_IP A(192, 168, 50, 2)
+#define ROUTER_IP A(192, 168, 50, 254)
+#define NODE3_IP A(192, 168, 50, 3)
+#define POD_N A(10, 244, 3, 40) /* behind NODE3: no neighbour entry */
+extern const uint8_t TMAC_NODE2[6], TMAC_ROUTER[6], TMAC_POD_A[6], TMAC_POD_B[6];
+int tenv_netns(void);
+/* Ingress device of the following runs (ifindex), default 1 (lo). */
+extern int tenv_ifindex;
+int tenv_dev(const char *name); /* sets tenv_ifindex; returns it (0 if unknown) */
+/* Run a shell command in the test's namespace; 0 on success. */
+int tenv_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Program runs. */
 enum tprog { T_XDP, T_TC_IN, T_TC_EG };
 struct trun {
@@ -55,6 +73,8 @@ int tenv_run(struct tenv *e, enum tprog prog, const struct tpkt *t, struct trun 
 int tenv_run_fd(int prog_fd, bool xdp, const uint8_t *in, uint32_t in_len, struct trun *r);
 
 /* Map reads. */
+/* Raw frame runs (frame already in r->in / r->in_len). */
+int tenv_run_raw(struct tenv *e, enum tprog prog, struct trun *r);
 bool tenv_ct(struct tenv *e, uint32_t sa, uint32_t da, uint16_t sp, uint16_t dp, uint8_t proto, uint8_t dir,
 	     struct kxp_ct_val *v);
 int tenv_ct_count(struct tenv *e);
@@ -65,6 +85,9 @@ uint32_t tenv_fe_id(struct tenv *e, uint32_t addr, uint16_t port, uint8_t proto,
 
 /* Checks with decoded diagnostics on failure. */
 bool tcheck_untouched(const struct trun *r, const char *what);
+/* r->out is the ICMP destination unreachable (code) answering r->in:
+ * frontend -> client, MACs swapped, quote = IP header + 8 bytes, checksums. */
+bool tcheck_reject(const struct trun *r, uint8_t code, const char *what);
 bool tcheck_pkt(const struct trun *r, uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp, const char *what);
 
 #endif

@@ -34,8 +34,9 @@ static int setup(struct tenv *e)
 	const uint16_t ext = KXP_SVC_F_EXTERNAL, etpl = KXP_SVC_F_ETP_LOCAL | ext;
 	const uint16_t split = KXP_SVC_F_SPLIT | KXP_SVC_F_LOCAL_SET | etpl;
 
-	if (tenv_open(e))
+	if (tenv_netns() || tenv_open(e))
 		return -1;
+	tenv_dev("ext0");
 	S_TCP = tenv_set(e, IPPROTO_TCP, 1, (uint32_t[]){ POD_R }, (uint16_t[]){ 8080 });
 	S_UDP = tenv_set(e, IPPROTO_UDP, 1, (uint32_t[]){ POD_R }, (uint16_t[]){ 5353 });
 	S_LOCAL = tenv_set(e, IPPROTO_TCP, 1, (uint32_t[]){ POD_B }, (uint16_t[]){ 8080 });
@@ -334,7 +335,28 @@ out:
 	tenv_close(&e);
 }
 
-KXP_TEST(no_endpoints_reject_counted_untouched)
+/* The ICMP port unreachable a reject must produce for the frame in r->in:
+ * from the frontend to the client, MACs swapped, quoting the offending IP
+ * header and 8 bytes of L4, every checksum valid. */
+bool tcheck_reject(const struct trun *r, uint8_t code, const char *what)
+{
+	struct tpkt_icmp ic;
+	struct tpkt_dec in;
+	size_t ihl = (size_t)(r->in[14] & 15) * 4;
+
+	tpkt_decode(r->in, r->in_len, &in);
+	tpkt_decode_icmp(r->out, r->out_len, &ic);
+	return ASSERT_EQ(r->ret, TC_ACT_REDIRECT, what) && ASSERT_TRUE(ic.ok, what) &&
+	       ASSERT_EQ(ic.type, 3, what) && ASSERT_EQ(ic.code, code, what) &&
+	       ASSERT_EQ(ic.saddr, in.daddr, what) && ASSERT_EQ(ic.daddr, in.saddr, what) &&
+	       ASSERT_TRUE(ic.l3_ok && ic.icmp_ok && ic.il3_ok, what) &&
+	       ASSERT_EQ(ic.quote_len, ihl + 8, what) &&
+	       ASSERT_TRUE(!memcmp(ic.quote, r->in + 14, ihl + 8), what) &&
+	       ASSERT_TRUE(!memcmp(r->out, r->in + 6, 6) && !memcmp(r->out + 6, r->in, 6), what) &&
+	       ASSERT_EQ(r->out_len, 14 + 20 + 8 + ihl + 8, what);
+}
+
+KXP_TEST(no_endpoints_reject_icmp)
 {
 	struct tenv e;
 	struct trun r;
@@ -343,14 +365,28 @@ KXP_TEST(no_endpoints_reject_counted_untouched)
 
 	if (setup(&e))
 		return;
-	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "passed for now") ||
-	    !tcheck_untouched(&r, "reject leaves the packet untouched"))
+	tenv_dev("pod0");
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_reject(&r, 3, "TCP SYN to a service without endpoints"))
 		goto out;
+	/* UDP (the client's socket gets ECONNREFUSED from this) */
+	p = udp(POD_A, 5000, CIP2, 80);
+	p.proto = IPPROTO_UDP;
+	tenv_fe(&e, CIP2, 80, IPPROTO_UDP, KXP_SCOPE_DEFAULT, KXP_FE_CLUSTERIP, KXP_SVC_F_REJECT, -1);
+	if (tenv_apply(&e) || tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_reject(&r, 3, "UDP, no endpoints"))
+		goto out;
+	/* IP options are quoted too */
+	p.ip_opts = 12;
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_reject(&r, 3, "UDP with IP options"))
+		goto out;
+	/* XDP leaves the reject to TC: untouched, not counted, no mark */
+	tenv_dev("ext0");
+	p = tcp(EXT_C, 40000, CIP2, 80, TH_SYN);
 	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_PASS, "xdp passes") ||
-	    !tcheck_untouched(&r, "xdp reject untouched") ||
-	    !ASSERT_EQ(r.meta, KXP_META_COUNTED_TEST, "xdp marks the packet counted"))
+	    !tcheck_untouched(&r, "xdp reject untouched") || !ASSERT_EQ(r.meta_len, 0, "no counted mark"))
 		goto out;
-	ASSERT_EQ(tenv_reason(&e, KXP_R_NO_ENDPOINTS), 2, "reason NO_ENDPOINTS");
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_reject(&r, 3, "external client, TC after XDP"))
+		goto out;
+	ASSERT_EQ(tenv_reason(&e, KXP_R_NO_ENDPOINTS), 4, "reason NO_ENDPOINTS, counted once per packet");
 	tenv_stats(&e, tenv_fe_id(&e, CIP2, 80, IPPROTO_TCP, 0), &st);
 	ASSERT_EQ(st.rejects, 2, "stats rejects");
 	ASSERT_EQ(st.packets, 2, "stats packets");
@@ -359,58 +395,137 @@ out:
 	tenv_close(&e);
 }
 
-/* Flows that need masquerade pass untouched, counted, with no ct entry. */
-/* Counters go to the entry that decided: the INTERNAL one for pod and node
- * sources of an eTP=Local external frontend. */
-static bool snat_case_scope(struct tenv *e, enum tprog prog, struct tpkt p, uint8_t scope, const char *what)
+KXP_TEST(no_reject_for_fragments_broadcast_icmp)
+{
+	struct tenv e;
+	struct trun r;
+	struct tpkt p = udp(POD_A, 5000, CIP, 54);
+
+	if (setup(&e))
+		return;
+	tenv_dev("pod0");
+	/* a later fragment to an unserved port of an active ClusterIP whose
+	 * first fragment was rejected: dropped, never answered */
+	p.frag = 0x2000;
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_reject(&r, 3, "first fragment is rejected"))
+		goto out;
+	p.frag = 0x0010;
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_SHOT, "later fragment dropped"))
+		goto out;
+	/* broadcast / multicast destination MAC */
+	p = udp(POD_A, 5000, CIP, 54);
+	r.in_len = tpkt_build(&p, r.in);
+	memset(r.in, 0xff, 6);
+	if (tenv_run_raw(&e, T_TC_IN, &r) || !ASSERT_EQ(r.ret, TC_ACT_SHOT, "broadcast frame: no answer"))
+		goto out;
+	r.in_len = tpkt_build(&p, r.in);
+	r.in[0] = 0x01;
+	if (tenv_run_raw(&e, T_TC_IN, &r) || !ASSERT_EQ(r.ret, TC_ACT_SHOT, "multicast frame: no answer"))
+		goto out;
+	/* bogus sources */
+	p.saddr = 0;
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_SHOT, "source 0.0.0.0"))
+		goto out;
+	p.saddr = A(224, 0, 0, 5);
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_SHOT, "multicast source"))
+		goto out;
+	ASSERT_EQ(tenv_reason(&e, KXP_R_NO_REJECT), 5, "reason NO_REJECT");
+	/* ICMP errors (and any ICMP) to a service without endpoints pass */
+	p = (struct tpkt){ .proto = IPPROTO_ICMP, .saddr = POD_A, .daddr = CIP2, .payload = 20 };
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "ICMP echo") ||
+	    !tcheck_untouched(&r, "ICMP echo untouched"))
+		goto out;
+	{
+		struct trun q;
+		struct tpkt o = udp(CIP2, 80, POD_A, 5000);
+
+		q.in_len = tpkt_build(&o, q.in);
+		r.in_len = tpkt_build_icmp_err(3, 3, 0, POD_A, CIP2, q.in, 28, r.in);
+		if (tenv_run_raw(&e, T_TC_IN, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "ICMP error") ||
+		    !tcheck_untouched(&r, "ICMP error untouched"))
+			goto out;
+	}
+	ASSERT_EQ(tenv_reason(&e, KXP_R_NO_ENDPOINTS) + tenv_reason(&e, KXP_R_PORT_UNKNOWN), 1,
+		  "only the first fragment was a reject");
+out:
+	tenv_close(&e);
+}
+
+/* A new flow that must be masqueraded: translated to {NODE_IP:port in the
+ * default range -> backend}, SNAT ct entries and port claim written. */
+static bool snat_case_scope(struct tenv *e, enum tprog prog, const char *dev, struct tpkt p, uint32_t be,
+			    uint16_t bport, int want_ret, const char *what)
 {
 	struct trun r;
-	uint64_t before = tenv_reason(e, KXP_R_NEEDS_SNAT);
-	struct kxp_stats s0, s1;
-	uint32_t fe = tenv_fe_id(e, p.daddr, p.dport, p.proto, scope);
+	struct tpkt_dec d;
+	struct kxp_ct_val v;
+	struct kxp_snat_val sv;
+	struct kxp_flow4 k;
 
-	tenv_stats(e, fe, &s0);
+	tenv_dev(dev);
 	if (tenv_run(e, prog, &p, &r))
 		return false;
-	tenv_stats(e, fe, &s1);
-	return ASSERT_EQ(r.ret, prog == T_XDP ? XDP_PASS : TC_ACT_OK, what) && tcheck_untouched(&r, what) &&
-	       ASSERT_EQ(tenv_reason(e, KXP_R_NEEDS_SNAT), before + 1, what) &&
-	       ASSERT_EQ(s1.passed, s0.passed + 1, what) && ASSERT_EQ(tenv_ct_count(e), 0, what);
+	tpkt_decode(r.out, r.out_len, &d);
+	if (!ASSERT_EQ(r.ret, want_ret, what) || !ASSERT_TRUE(d.l3_ok && d.l4_ok, what) ||
+	    !ASSERT_EQ(d.saddr, NODE_IP, what) || !ASSERT_EQ(d.daddr, be, what) || !ASSERT_EQ(d.dport, bport, what) ||
+	    !ASSERT_TRUE(d.sport >= 1024 && d.sport <= 29999, what))
+		return false;
+	if (!tenv_ct(e, p.saddr, p.daddr, p.sport, p.dport, p.proto, KXP_DIR_FWD, &v) ||
+	    !ASSERT_TRUE(v.flags & KXP_CT_F_SNAT, what) || !ASSERT_EQ(ntohs(v.nat.sport), d.sport, what))
+		return false;
+	if (!tenv_ct(e, be, NODE_IP, bport, d.sport, p.proto, KXP_DIR_REPLY, &v) ||
+	    !ASSERT_EQ(v.nat.daddr, p.saddr, what) || !ASSERT_EQ(ntohs(v.nat.dport), p.sport, what) ||
+	    !ASSERT_EQ(v.nat.saddr, p.daddr, what) || !ASSERT_EQ(ntohs(v.nat.sport), p.dport, what))
+		return false;
+	k = (struct kxp_flow4){ .saddr = be, .daddr = NODE_IP, .sport = htons(bport), .dport = htons(d.sport),
+				.proto = p.proto, .dir = KXP_DIR_REPLY };
+	return ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(e->dp, KXP_MAP_SNAT), &k, &sv), what) &&
+	       ASSERT_EQ(sv.nat.saddr, p.saddr, what);
 }
 
-static bool snat_case(struct tenv *e, enum tprog prog, struct tpkt p, const char *what)
-{
-	return snat_case_scope(e, prog, p, KXP_SCOPE_DEFAULT, what);
-}
-
-KXP_TEST(needs_snat_passed_untouched)
+KXP_TEST(masquerade_where_kube_proxy_does)
 {
 	struct tenv e;
 	struct trun r;
 	struct tpkt p;
+	const int RD = TC_ACT_REDIRECT;
 
 	if (setup(&e))
 		return;
-	if (!snat_case(&e, T_TC_IN, tcp(NODE_IP, 40000, CIP, 80, TH_SYN), "node -> ClusterIP (E.29)") ||
-	    !snat_case(&e, T_TC_IN, tcp(EXT_C, 40000, CIP, 80, TH_SYN), "external -> ClusterIP (E.29)") ||
-	    !snat_case(&e, T_XDP, tcp(EXT_C, 40000, NODE_IP, NP_CLUSTER, TH_SYN), "external -> eTP=Cluster (E.31)") ||
-	    !snat_case(&e, T_TC_IN, tcp(POD_A, 40000, NODE_IP, NP_CLUSTER, TH_SYN), "pod -> eTP=Cluster (E.31)") ||
-	    !snat_case_scope(&e, T_TC_IN, tcp(NODE_IP, 40000, NODE_IP, NP_LOCAL, TH_SYN), KXP_SCOPE_INTERNAL,
+	if (!snat_case_scope(&e, T_TC_IN, "ext0", tcp(NODE_IP, 40000, CIP, 80, TH_SYN), POD_R, 8080, RD,
+			     "node -> ClusterIP (E.29)") ||
+	    !snat_case_scope(&e, T_TC_IN, "ext0", tcp(EXT_C, 40000, CIP, 80, TH_SYN), POD_R, 8080, RD,
+			     "external -> ClusterIP (E.29)") ||
+	    !snat_case_scope(&e, T_XDP, "ext0", tcp(EXT_C, 40001, NODE_IP, NP_CLUSTER, TH_SYN), POD_R, 8080, XDP_TX,
+			     "external -> eTP=Cluster, XDP_TX (E.31)") ||
+	    !snat_case_scope(&e, T_TC_IN, "pod0", tcp(POD_A, 40000, NODE_IP, NP_CLUSTER, TH_SYN), POD_R, 8080, RD,
+			     "pod -> eTP=Cluster (E.31)") ||
+	    !snat_case_scope(&e, T_TC_IN, "ext0", tcp(NODE_IP, 40001, NODE_IP, NP_LOCAL, TH_SYN), POD_R, 8080, RD,
 			     "node -> eTP=Local (E.32)") ||
-	    !snat_case(&e, T_TC_IN, tcp(POD_A, 40000, CIP3, 80, TH_SYN), "hairpin (E.30)") ||
-	    !snat_case(&e, T_TC_IN, tcp(NODE_IP, 40000, CIP, 80, TH_ACK), "mid-flow, not CT_MISS"))
+	    !snat_case_scope(&e, T_TC_IN, "pod0", tcp(POD_A, 40002, CIP3, 80, TH_SYN), POD_A, 8080, RD,
+			     "hairpin (E.30)"))
 		goto out;
-	/* --masquerade-all: pods too */
+	ASSERT_EQ(tenv_reason(&e, KXP_R_OK), 6, "reason OK");
+	/* a mid-flow packet of an unknown flow is not balanced (CT_MISS) */
+	p = tcp(NODE_IP, 40100, CIP, 80, TH_ACK);
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_SHOT, "mid-flow ACK"))
+		goto out;
+	/* pods to a ClusterIP are not masqueraded, but with --masquerade-all */
+	p = tcp(POD_A, 40003, CIP, 80, TH_SYN);
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_pkt(&r, POD_A, 40003, POD_R, 8080, "pod -> ClusterIP kept"))
+		goto out;
 	e.d.cfg.flags = KXP_CFG_F_MASQ_ALL;
-	if (tenv_apply(&e) || !snat_case(&e, T_TC_IN, tcp(POD_A, 40000, CIP, 80, TH_SYN), "masquerade-all"))
+	if (tenv_apply(&e) ||
+	    !snat_case_scope(&e, T_TC_IN, "pod0", tcp(POD_A, 40004, CIP, 80, TH_SYN), POD_R, 8080, RD,
+			     "masquerade-all"))
 		goto out;
 	/* no cluster CIDR: ClusterIP traffic is never masqueraded, just DNATed */
 	e.d.cfg.flags = 0;
 	e.d.cfg.n_cluster = 0;
 	if (tenv_apply(&e))
 		goto out;
-	p = tcp(EXT_C, 40000, CIP, 80, TH_SYN);
-	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_pkt(&r, EXT_C, 40000, POD_R, 8080, "no local detector"))
+	p = tcp(EXT_C, 40005, CIP, 80, TH_SYN);
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_pkt(&r, EXT_C, 40005, POD_R, 8080, "no local detector"))
 		goto out;
 out:
 	tenv_close(&e);
@@ -425,12 +540,11 @@ KXP_TEST(service_cidr_wildcard_and_unallocated)
 
 	if (setup(&e))
 		return;
-	/* active ClusterIP, port not served: reject (untouched for now) */
-	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "unknown port passes") ||
-	    !tcheck_untouched(&r, "unknown port untouched"))
+	/* active ClusterIP, port not served: ICMP port unreachable */
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_reject(&r, 3, "unknown TCP port"))
 		goto out;
 	p = udp(POD_A, 40000, CIP, 54);
-	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_untouched(&r, "unknown UDP port untouched"))
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_reject(&r, 3, "unknown UDP port"))
 		goto out;
 	ASSERT_EQ(tenv_reason(&e, KXP_R_PORT_UNKNOWN), 2, "reason PORT_UNKNOWN");
 	tenv_stats(&e, tenv_fe_id(&e, CIP, 0, 0, 0), &st);
@@ -484,36 +598,67 @@ out:
 	tenv_close(&e);
 }
 
-KXP_TEST(fragments_passed_untouched)
+KXP_TEST(fragments_follow_their_first_fragment)
 {
 	struct tenv e;
 	struct trun r;
-	struct tpkt p = tcp(POD_A, 40000, CIP, 80, TH_SYN);
+	struct tpkt p = udp(POD_A, 5000, CIP, 53);
+	struct tpkt_dec d;
 	struct kxp_stats st;
 
 	if (setup(&e))
 		return;
-	p.frag = 0x2000; /* MF, first fragment: ports known */
-	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "first fragment") ||
-	    !tcheck_untouched(&r, "first fragment untouched"))
+	tenv_dev("pod0");
+	p.payload = 200;
+	p.frag = 0x2000; /* MF, first fragment: ports known, translated */
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "first fragment"))
 		goto out;
-	tenv_stats(&e, tenv_fe_id(&e, CIP, 80, IPPROTO_TCP, 0), &st);
-	if (!ASSERT_EQ(st.passed, 1, "first fragment counted on its frontend"))
+	tpkt_decode(r.out, r.out_len, &d);
+	if (!ASSERT_EQ(d.daddr, POD_R, "first fragment DNAT") || !ASSERT_TRUE(d.l3_ok, "first fragment ip csum") ||
+	    !ASSERT_EQ((r.out[34 + 2] << 8) | r.out[34 + 3], 5353, "first fragment port") ||
+	    !ASSERT_TRUE(!memcmp(r.out + 42, r.in + 42, r.in_len - 42), "payload unchanged"))
 		goto out;
-	p.frag = 0x0010; /* offset 128 bytes: no ports, known by the ClusterIP */
-	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_PASS, "later fragment") ||
-	    !tcheck_untouched(&r, "later fragment untouched"))
+	/* a later fragment (same IP id): addresses follow, payload untouched */
+	p.frag = 0x0019; /* offset 200 bytes */
+	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_PASS, "later fragment (xdp)"))
+		goto out;
+	tpkt_decode(r.out, r.out_len, &d);
+	if (!ASSERT_EQ(d.daddr, POD_R, "later fragment DNAT") || !ASSERT_EQ(d.saddr, POD_A, "client kept") ||
+	    !ASSERT_TRUE(d.l3_ok, "later fragment ip csum") ||
+	    !ASSERT_TRUE(!memcmp(r.out + 34, r.in + 34, r.in_len - 34), "later fragment bytes unchanged"))
+		goto out;
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "later fragment (tc)"))
+		goto out;
+	tpkt_decode(r.out, r.out_len, &d);
+	if (!ASSERT_EQ(d.daddr, POD_R, "later fragment DNAT (tc)") || !ASSERT_TRUE(d.l3_ok, "tc ip csum") ||
+	    !ASSERT_TRUE(!memcmp(r.out + 34, r.in + 34, r.in_len - 34), "tc: bytes after the IP header unchanged"))
+		goto out;
+	tenv_stats(&e, tenv_fe_id(&e, CIP, 53, IPPROTO_UDP, 0), &st);
+	if (!ASSERT_EQ(st.packets, 3, "all three counted on the frontend"))
+		goto out;
+	/* a later fragment whose first fragment was never seen: untouched */
+	r.in_len = tpkt_build(&p, r.in);
+	r.in[18] = 0x99; /* another IP id (header checksum fixed below) */
+	r.in[24] = r.in[25] = 0;
+	{
+		uint16_t c = tpkt_csum(r.in + 14, 20);
+
+		r.in[24] = c >> 8;
+		r.in[25] = c & 0xff;
+	}
+	if (tenv_run_raw(&e, T_TC_IN, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "unknown datagram") ||
+	    !tcheck_untouched(&r, "fragment of an unknown datagram untouched"))
 		goto out;
 	tenv_stats(&e, tenv_fe_id(&e, CIP, 0, 0, 0), &st);
-	if (!ASSERT_EQ(st.passed, 1, "later fragment counted on the ClusterIP"))
+	if (!ASSERT_EQ(st.passed, 1, "counted FRAGMENT on the ClusterIP"))
 		goto out;
-	ASSERT_EQ(tenv_reason(&e, KXP_R_FRAGMENT), 2, "reason FRAGMENT");
+	ASSERT_EQ(tenv_reason(&e, KXP_R_FRAGMENT), 1, "reason FRAGMENT");
 	/* a fragment to no frontend is not kxp's */
 	p.daddr = A(10, 200, 0, 1);
 	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_untouched(&r, "fragment elsewhere"))
 		goto out;
-	ASSERT_EQ(tenv_reason(&e, KXP_R_FRAGMENT), 2, "not counted as FRAGMENT");
-	ASSERT_EQ(tenv_ct_count(&e), 0, "no ct entry");
+	ASSERT_EQ(tenv_reason(&e, KXP_R_FRAGMENT), 1, "not counted as FRAGMENT");
+	ASSERT_EQ(tenv_ct_count(&e), 2, "one flow");
 out:
 	tenv_close(&e);
 }

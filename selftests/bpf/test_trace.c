@@ -8,11 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 
 #include "../lib/testlib.h"
 #include "dataplane/trace.h"
 #include "tenv.h"
+
+#define CIP2 A(10, 96, 0, 11)
 
 static uint64_t all_reasons(struct tenv *e)
 {
@@ -44,11 +47,12 @@ KXP_TEST(trace_decides_without_state)
 	struct trun r;
 	char inst[64], dir[128];
 	int s_cluster, s_local;
+	uint16_t first;
 	struct stat st;
 
 	snprintf(inst, sizeof(inst), "bpftest-trace-%d", (int)getpid());
 	snprintf(dir, sizeof(dir), "/sys/fs/bpf/kxp-%s", inst);
-	if (tenv_open_instance(&e, inst))
+	if (tenv_netns() || tenv_open_instance(&e, inst))
 		goto cleanup;
 	s_cluster = tenv_set(&e, IPPROTO_TCP, 1, (uint32_t[]){ POD_R }, (uint16_t[]){ 8080 });
 	s_local = tenv_set(&e, IPPROTO_TCP, 1, (uint32_t[]){ POD_B }, (uint16_t[]){ 8080 });
@@ -58,6 +62,7 @@ KXP_TEST(trace_decides_without_state)
 	tenv_fe(&e, NODE_IP, 30080, IPPROTO_TCP, KXP_SCOPE_INTERNAL, KXP_FE_NODEPORT,
 		KXP_SVC_F_EXTERNAL | KXP_SVC_F_ETP_LOCAL, s_cluster);
 	tenv_fe(&e, NODE_IP, 30081, IPPROTO_TCP, KXP_SCOPE_DEFAULT, KXP_FE_NODEPORT, KXP_SVC_F_EXTERNAL, s_cluster);
+	tenv_fe(&e, CIP2, 53, IPPROTO_UDP, KXP_SCOPE_DEFAULT, KXP_FE_CLUSTERIP, KXP_SVC_F_REJECT, -1);
 	if (tenv_apply(&e))
 		goto out;
 
@@ -76,13 +81,26 @@ KXP_TEST(trace_decides_without_state)
 	if (!ASSERT_EQ(o.stage, 1, "stage xdp") || !ASSERT_EQ(o.res.verdict, KXP_V_FORWARD, "ext verdict") ||
 	    !ASSERT_EQ(o.res.backend_addr, POD_B, "local backend") || !ASSERT_EQ(o.out_saddr, EXT_C, "client kept"))
 		goto out;
-	/* external -> eTP=Cluster: needs masquerade, XDP passes, TC says the same */
+	/* external -> eTP=Cluster: masqueraded and sent by XDP itself (the
+	 * backend is behind another device here: redirect); src shows the SNAT
+	 * address and the allocator's first candidate port */
 	if (!trace(inst, true, IPPROTO_TCP, EXT_C, 50000, NODE_IP, 30081, &o))
 		goto out;
-	if (!ASSERT_TRUE(o.xdp_ran, "xdp ran") || !ASSERT_EQ(o.xdp.reason, KXP_R_NEEDS_SNAT, "xdp reason") ||
-	    !ASSERT_EQ(o.stage, 2, "then tc") || !ASSERT_EQ(o.res.verdict, KXP_V_PASS, "pass") ||
-	    !ASSERT_EQ(o.res.reason, KXP_R_NEEDS_SNAT, "needs snat") || !ASSERT_EQ(o.res.snat, 1, "snat flag") ||
-	    !ASSERT_EQ(o.out_daddr, NODE_IP, "untouched"))
+	if (!ASSERT_TRUE(o.xdp_ran, "xdp ran") || !ASSERT_EQ(o.stage, 1, "decided in xdp") ||
+	    !ASSERT_EQ(o.res.verdict, KXP_V_FORWARD, "forward") || !ASSERT_EQ(o.res.reason, KXP_R_OK, "reason ok") ||
+	    !ASSERT_EQ(o.res.snat, 1, "snat flag") || !ASSERT_EQ(o.out_saddr, NODE_IP, "SNAT address") ||
+	    !ASSERT_EQ(o.out_daddr, POD_R, "backend") ||
+	    !ASSERT_TRUE(o.out_sport >= 1024 && o.out_sport <= 29999, "first candidate in the default range"))
+		goto out;
+	first = o.out_sport;
+	if (!trace(inst, true, IPPROTO_TCP, EXT_C, 50000, NODE_IP, 30081, &o) ||
+	    !ASSERT_EQ(o.out_sport, first, "the first candidate is deterministic"))
+		goto out;
+	/* no endpoints: XDP leaves rejects to TC, which reports the reject */
+	if (!trace(inst, true, IPPROTO_UDP, EXT_C, 50000, CIP2, 53, &o))
+		goto out;
+	if (!ASSERT_EQ(o.stage, 2, "reject decided in tc") || !ASSERT_EQ(o.res.verdict, KXP_V_REJECT, "reject") ||
+	    !ASSERT_EQ(o.res.reason, KXP_R_NO_ENDPOINTS, "reason no_endpoints"))
 		goto out;
 	/* nothing was written by any of that */
 	if (!ASSERT_EQ(tenv_ct_count(&e), 0, "trace wrote no ct entry") ||
@@ -104,6 +122,14 @@ KXP_TEST(trace_decides_without_state)
 	    !ASSERT_EQ(o.res.reason, KXP_R_SVC_CIDR_DROP, "reason svc_cidr_drop"))
 		goto out;
 	ASSERT_EQ(tenv_ct_count(&e), 2, "only the real flow's entries");
+	/* the real program allocates the port trace announced */
+	p = (struct tpkt){ .proto = IPPROTO_TCP, .saddr = EXT_C, .daddr = NODE_IP, .sport = 50000, .dport = 30081,
+			   .tcp_flags = 0x02 };
+	tenv_set_replace(&e, s_cluster, 1, (uint32_t[]){ POD_R }, (uint16_t[]){ 8080 });
+	tenv_dev("ext0");
+	if (tenv_apply(&e) || tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_TX, "real run: XDP_TX") ||
+	    !tcheck_pkt(&r, NODE_IP, first, POD_R, 8080, "real run: the first candidate"))
+		goto out;
 	ASSERT_STREQ(kxp_reason_name(KXP_R_NEEDS_SNAT), "needs_snat", "reason name");
 out:
 	tenv_close(&e);

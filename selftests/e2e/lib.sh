@@ -224,12 +224,14 @@ kxe_routing_ok()
 	[ "$(pj .ok)" = 1 ] || { kxe_log "plain routing pod1a -> pod1b: $KXE_LAST"; return 1; }
 }
 
-# kxe_echo NS NAME: an echo server on TCP 8080 and UDP 5353, waited for.
+# kxe_echo NS NAME: an echo server on TCP 8080 and UDP 5353 (or the kxp-echo
+# port options in $KXE_ECHO_PORTS), waited for.
 kxe_echo()
 {
 	local ns=$1 name=$2 out=$KXE_TMP/echo-$2.out i
 
-	kxe_in "$ns" "$KXE_ECHO" --name "$name" --tcp 8080 --udp 5353 \
+	# shellcheck disable=SC2086 # KXE_ECHO_PORTS: other ports, word-split on purpose
+	kxe_in "$ns" "$KXE_ECHO" --name "$name" ${KXE_ECHO_PORTS:---tcp 8080 --udp 5353} \
 		--max-seconds "${KXE_ECHO_SECONDS:-280}" >"$out" 2>&1 &
 	KXE_PIDS+=($!)
 	for i in $(seq 50); do
@@ -321,8 +323,8 @@ EOF
 
 # Test-only services:
 #   remote-only  NodePort 30082 eTP=Local, its one endpoint on node2
-#   cluster-np   NodePort 30090 eTP=Cluster (needs masquerade: passed untouched for now)
-#   noep         ClusterIP 10.96.0.42 without endpoints (reject: passed untouched for now)
+#   cluster-np   NodePort 30090 eTP=Cluster (masqueraded)
+#   noep         ClusterIP 10.96.0.42 without endpoints (rejected: ICMP port unreachable)
 #   single       ClusterIP 10.96.0.43 -> pod1b only (the sync cases edit it)
 kxe_test_services()
 {
@@ -405,7 +407,8 @@ kxe_diag()
 		kxe_log "$n svc list: $(kxe_svc_json $n | jq -c '[.[] | select(.count > 0 or .packets > 0 or .drops > 0 or .rejects > 0 or .passed > 0) |
 			"\(.frontend) \(.scope) n=\(.count) pk=\(.packets) dr=\(.drops) rj=\(.rejects) ps=\(.passed)"]' 2>/dev/null | head -c 2500)"
 		kxe_log "$n ct list: $(kxe_ct_json $n | jq -c '[.[0:8][] | "\(.direction) \(.protocol) \(.original.src)->\(.original.dst) => \(.translated.src)->\(.translated.dst) \(.flags|join(","))"]' 2>/dev/null | head -c 2000)"
-	done
+	done	# Spine II evidence (reasons, kxp_snat4), defined further down.
+	kxe_diag2
 }
 
 # kxe_case NAME FUNC [ARGS...]: run one case and print its protocol line.
@@ -493,3 +496,103 @@ expect_none_answered()
 	[ "$(pj .ok)" = 0 ] && [ "$(pj '.backends|length')" = 0 ] ||
 		fail "$(pj .dst) $(pj .proto): $(pj .ok) answered by $(pj '.backends|tostring'), want none"
 }
+
+# ---- Spine II helpers: masquerade, reject, fragments, PMTU ------------------------
+
+KXE_BULK=$KXE_BUILD/kxp-bulk
+KXE_BULK_TCP=9090
+KXE_BULK_UDP=9191
+
+# kxe_need_bulk: kxp-bulk is built (the suites that use it call this after kxe_setup).
+kxe_need_bulk()
+{
+	[ -x "$KXE_BULK" ] || { KXE_SETUP_ERR="$KXE_BULK is not built (make -j2 all)"; return 1; }
+}
+
+# kxe_bulk NS NAME REPLY_SIZE [TCP_PORT UDP_PORT]: a kxp-bulk server (default
+# TCP 9090, UDP 9191) whose answers are REPLY_SIZE bytes (large ones come back
+# fragmented), waited for.
+kxe_bulk()
+{
+	local ns=$1 name=$2 size=$3 tp=${4:-$KXE_BULK_TCP} up=${5:-$KXE_BULK_UDP}
+	local out=$KXE_TMP/bulk-$2-$tp.out i
+
+	kxe_in "$ns" "$KXE_BULK" serve --name "$name" --tcp-port "$tp" \
+		--udp-port "$up" --reply-size "$size" \
+		--max-seconds "${KXE_ECHO_SECONDS:-280}" >"$out" 2>&1 &
+	KXE_PIDS+=($!)
+	for i in $(seq 50); do
+		grep -q ready "$out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	kxe_log "kxp-bulk $name did not start: $(cat "$out")"
+	return 1
+}
+
+# kxe_bulk_send NS ARGS...: kxp-bulk send in NS, JSON in $KXE_LAST (pj reads it).
+kxe_bulk_send()
+{
+	local ns=$1
+	shift
+	KXE_LAST=$(kxe_in "$ns" "$KXE_BULK" send --timeout-ms 2000 --max-seconds 30 "$@" 2>&1)
+	echo "$KXE_LAST"
+}
+
+# kxe_node_addrs NS: the IPv4 addresses assigned in a node namespace, one a line
+# (a masqueraded flow must arrive from one of them: kube-proxy masquerades to
+# the egress interface's address, kxp to the node's primary address).
+kxe_node_addrs()
+{
+	ip -n "$1" -4 -o addr show | awk '$2 != "lo" { sub("/.*", "", $4); print $4 }' | sort -u
+}
+
+# expect_masq NODE_NS [PRIMARY_IP]: every answer came from a backend that saw
+# an address of that node as the client, never ours. kube-proxy masquerades to
+# the egress interface's address (E.33: node1's eth0 address towards remote
+# backends, the pod-facing veth's address towards local ones); an
+# implementation may use the primary node IP throughout. KXE_MASQ_STRICT=1
+# accepts PRIMARY_IP only.
+expect_masq()
+{
+	local ns=$1 want=${2:-} addrs bad
+	addrs=$(kxe_node_addrs "$ns" | jq -R . | jq -sc .)
+	[ -n "$want" ] && [ "${KXE_MASQ_STRICT:-0}" = 1 ] && addrs=$(jq -nc --arg w "$want" '[$w]')
+	bad=$(jq -r --argjson a "$addrs" '.backends | to_entries[] |
+		select([.value.clients | keys[] | select(. as $c | $a | index($c) | not)] | length > 0) | .key' <<<"$KXE_LAST")
+	[ -z "$bad" ] || fail "$(pj .dst) $(pj .proto): backend(s) $(xargs <<<"$bad") saw clients $(pj '[.backends[] | .clients | keys[]] | unique | join(",")'), want only $(jq -r 'join(",")' <<<"$addrs") (masqueraded)"
+}
+
+# kxe_reason NODE NAME: packets counted under that reason (kxp stats).
+kxe_reason()
+{
+	"$KXP" stats --instance "$(kxe_inst "$1")" -o json 2>/dev/null |
+		jq --arg r "$2" '[.reasons[]? | select(.reason == $r) | .packets] | add // 0'
+}
+
+# kxe_snat_count NODE: entries in the node's kxp_snat4.
+kxe_snat_count()
+{
+	bpftool -j map dump pinned "/sys/fs/bpf/kxp-$(kxe_inst "$1")/kxp_snat4" 2>/dev/null | jq 'length'
+}
+
+# Evidence for a failed Spine II case: reasons and the first snat entries.
+kxe_diag2()
+{
+	local n
+	for n in node1 node2; do
+		[ -d "/sys/fs/bpf/kxp-$(kxe_inst $n)" ] || continue
+		kxe_log "$n stats: $("$KXP" stats --instance "$(kxe_inst $n)" -o json 2>&1 | jq -c '[.reasons[]? | select(.packets > 0) | "\(.reason)=\(.packets)"]' 2>/dev/null)"
+		kxe_log "$n kxp_snat4 ($(kxe_snat_count $n) entries): $(bpftool -j map dump pinned "/sys/fs/bpf/kxp-$(kxe_inst $n)/kxp_snat4" 2>&1 | jq -c '.[0:4]' 2>/dev/null | head -c 1500)"
+	done
+}
+
+# kxe_backend_mtu NODE_NS HOST_DEV MTU: a smaller MTU on the node side of a pod's
+# veth only, so the node (not the pod) is the hop that must fragment or send
+# "fragmentation needed"; the pod keeps 1500 and advertises the larger MSS.
+kxe_backend_mtu()
+{
+	ip -n "$1" link set dev "$2" mtu "$3"
+}
+
+# kxe_yaml FILE: the rest of stdin into the manifests directory.
+kxe_yaml() { cat >"$KXE_MANIFESTS/$1"; }

@@ -53,16 +53,17 @@ case_counters_and_ct()
 		fail "ct list has no flow $POD1A_IP -> a backend: ${ct:0:500}"
 }
 
-case_no_endpoints_untouched()
+case_no_endpoints_reject()
 {
-	# noep (10.96.0.42) has no endpoints: REJECT is a later issue, so the packet
-	# must be passed untouched (node1 has no route to it: unreachable) and counted.
+	# noep (10.96.0.42) has no endpoints: kxp answers with ICMP port
+	# unreachable (connect fails with ECONNREFUSED) and counts a reject.
 	local before after
-	before=$(kxe_fe_entries node1 10.96.0.42:80/tcp | jq '[.[] | (.rejects // 0) + (.passed // 0)] | add // 0')
+	before=$(kxe_fe_counter node1 10.96.0.42:80/tcp rejects)
 	kxe_probe "$NS_POD1A" --tcp --dst 10.96.0.42:80 --count 3 --timeout-ms 500 >/dev/null
 	expect_none_answered || return
-	after=$(kxe_fe_entries node1 10.96.0.42:80/tcp | jq '[.[] | (.rejects // 0) + (.passed // 0)] | add // 0')
-	[ "$after" -gt "$before" ] || fail "rejects+passed for 10.96.0.42:80/tcp did not grow ($before -> $after)"
+	[ "$(pj .failures.refused)" = 3 ] || fail "want 3 refused (reject), got $(jq -c .failures <<<"$KXE_LAST")" || return
+	after=$(kxe_fe_counter node1 10.96.0.42:80/tcp rejects)
+	[ "$after" -ge $((before + 3)) ] || fail "rejects of 10.96.0.42:80/tcp: $before -> $after, want +3"
 }
 
 kxe_setup
@@ -70,5 +71,5 @@ kxe_case tcp_spread case_tcp_spread
 kxe_case udp_spread case_udp_spread
 kxe_case keepalive_sticks case_keepalive_sticks
 kxe_case counters_and_ct case_counters_and_ct
-kxe_case no_endpoints_untouched case_no_endpoints_untouched
+kxe_case no_endpoints_reject case_no_endpoints_reject
 kxe_finish

@@ -137,7 +137,7 @@ static const char *algo_name(unsigned a)
 static const char *const svc_flag_names[] = { "split", "local_set", "reject", "wildcard", "affinity",
 					      "lbsr", "external", "etp_local", "itp_local" };
 static const char *const be_flag_names[] = { "local", "terminating" };
-static const char *const ct_flag_names[] = { "snat", "seen_reply", "closing", "hostns" };
+static const char *const ct_flag_names[] = { "snat", "seen_reply", "closing", "hostns", "local_be" };
 
 /* Per-CPU values summed; buf holds ncpu values of size sz (rounded to 8). */
 static int percpu_sum_stats(int fd, uint32_t key, struct kxp_stats *out)
@@ -249,8 +249,9 @@ int cmd_svc(int argc, char **argv)
 	if (kxp_cli.json)
 		doc = cJSON_CreateArray();
 	else
-		printf("%-24s %-12s %-8s %5s %5s %8s %-6s %-22s %10s %12s %8s %8s %8s\n", "FRONTEND", "KIND", "SCOPE",
-		       "FE", "SP", "BACKENDS", "ALGO", "FLAGS", "PACKETS", "BYTES", "DROPS", "REJECTS", "PASSED");
+		printf("%-24s %-12s %-8s %5s %5s %8s %-6s %-22s %10s %12s %8s %8s %8s %9s\n", "FRONTEND", "KIND",
+		       "SCOPE", "FE", "SP", "BACKENDS", "ALGO", "FLAGS", "PACKETS", "BYTES", "DROPS", "REJECTS", "PASSED",
+		       "SNAT_FAIL");
 	for (size_t i = 0; i < n; i++) {
 		const struct kxp_svc_key *k = &rows[i].k;
 		const struct kxp_svc_val *v = &rows[i].v;
@@ -298,11 +299,11 @@ int cmd_svc(int argc, char **argv)
 			cJSON_AddItemToArray(bes, cJSON_CreateString(cli_ip_port(b.addr, b.port, bb, sizeof(bb))));
 		}
 		if (!doc)
-			printf("%-24s %-12s %-8s %5u %5u %8u %-6s %-22s %10llu %12llu %8llu %8llu %8llu\n", fe,
+			printf("%-24s %-12s %-8s %5u %5u %8u %-6s %-22s %10llu %12llu %8llu %8llu %8llu %9llu\n", fe,
 			       kind_name(v->kind), k->scope == KXP_SCOPE_INTERNAL ? "internal" : "default", v->fe_id,
 			       v->sp_id, v->count, algo_name(v->algo), flags, (unsigned long long)s.packets,
 			       (unsigned long long)s.bytes, (unsigned long long)s.drops, (unsigned long long)s.rejects,
-			       (unsigned long long)s.passed);
+			       (unsigned long long)s.passed, (unsigned long long)s.snat_fail);
 	}
 	if (doc)
 		cli_print_json(doc);

@@ -39,6 +39,8 @@ static const struct {
 	[KXP_MAP_CONFIG] = { KXP_PIN_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_config) },
 	[KXP_MAP_STATS] = { KXP_PIN_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct kxp_stats) },
 	[KXP_MAP_REASONS] = { KXP_PIN_REASONS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) },
+	[KXP_MAP_FRAG] = { KXP_PIN_FRAG, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_frag_key), sizeof(struct kxp_frag_val) },
+	[KXP_MAP_REJRL] = { KXP_PIN_REJRL, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct kxp_tbucket) },
 };
 
 const char *kxp_map_pin_name(enum kxp_map_id id)

@@ -33,6 +33,10 @@ static const char *const reason_names[KXP_R_MAX] = {
 	[KXP_R_REPLY] = "reply",
 	[KXP_R_CT_HIT] = "ct_hit",
 	[KXP_R_NOT_IPV4] = "not_ipv4",
+	[KXP_R_NO_ROUTE] = "no_route",
+	[KXP_R_FRAG_NEEDED] = "frag_needed",
+	[KXP_R_ICMP_ERR] = "icmp_err",
+	[KXP_R_NO_REJECT] = "no_reject",
 };
 
 const char *kxp_reason_name(unsigned r)

@@ -404,6 +404,16 @@ static bool serves_nodeports(const struct kxp_node_cfg *cfg, size_t i)
 	return false;
 }
 
+/* Does any loadBalancerSourceRange contain one of the node's addresses? */
+static bool lbsr_admits_node(const struct kxp_node_cfg *cfg, const struct kxp_cidr4 *lbsr, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < cfg->n_node_ips; i++)
+			if (kxp_cidr4_contains(&lbsr[k], cfg->node_ips[i]))
+				return true;
+	return false;
+}
+
 /* An external frontend (items 16, 17, 21-23): eTP=Local splits it into the
  * local set for external clients and the cluster set for pods and the node. */
 static int add_external(struct build *b, struct port_ctx *pc, uint32_t addr, uint16_t port, uint8_t kind,
@@ -497,12 +507,26 @@ static int build_port(struct build *b, struct port_ctx *pc, const struct kxp_cid
 	}
 	for (i = 0; i < s->n_lb_ingress; i++) {
 		const struct k8s_lb_ingress *ing = &s->lb_ingress[i];
+		struct kxp_cidr4 *fl = (struct kxp_cidr4 *)lbsr;
+		size_t nfl = n_lbsr;
 
 		/* item 8: ipMode Proxy is not captured */
 		if (!ing->ip || ing->ip_mode_proxy)
 			continue;
-		if ((r = add_external(b, pc, ing->ip, pc->port->port, KXP_FE_LOADBALANCER, etp_local,
-				      n_lbsr ? KXP_SVC_F_LBSR : 0, lbsr, n_lbsr)))
+		/* item 35: node-to-LB traffic is assumed SNATed to the LB IP by
+		 * the cloud, so a range that admits a node also admits the LB IP */
+		if (n_lbsr && lbsr_admits_node(cfg, lbsr, n_lbsr)) {
+			fl = malloc((n_lbsr + 1) * sizeof(*fl));
+			if (!fl)
+				return -ENOMEM;
+			memcpy(fl, lbsr, n_lbsr * sizeof(*fl));
+			fl[nfl++] = (struct kxp_cidr4){ ing->ip, 0xffffffffu };
+		}
+		r = add_external(b, pc, ing->ip, pc->port->port, KXP_FE_LOADBALANCER, etp_local,
+				 n_lbsr ? KXP_SVC_F_LBSR : 0, fl, nfl);
+		if (fl != lbsr)
+			free(fl);
+		if (r)
 			return r;
 	}
 	for (i = 0; i < s->n_external_ips; i++) {
@@ -747,6 +771,13 @@ int kxp_model_build(const struct kxp_objects *objs, const struct kxp_node_cfg *c
 
 	memset(out, 0, sizeof(*out));
 	out->cfg.flags = cfg->masquerade_all ? KXP_CFG_F_MASQ_ALL : 0;
+	/* SNAT (E.33): every backend sees the node's primary address, local
+	 * and remote alike (with 0 the datapath would take the FIB's source
+	 * toward each backend, e.g. a pod gateway address for local pods);
+	 * ports clear of NodePorts and ephemeral ports (abi.h) */
+	out->cfg.snat_addr = cfg->n_node_ips ? cfg->node_ips[0] : 0;
+	out->cfg.snat_port_min = KXP_SNAT_PORT_MIN_DEF;
+	out->cfg.snat_port_max = KXP_SNAT_PORT_MAX_DEF;
 	for (i = 0; i < cfg->n_cluster && i < KXP_MAX_CIDRS; i++)
 		out->cfg.cluster[out->cfg.n_cluster++] = cfg->cluster[i];
 	for (i = 0; i < cfg->n_service && i < KXP_MAX_CIDRS; i++)
