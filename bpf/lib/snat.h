@@ -18,7 +18,8 @@
  * collision up to KXP_SNAT_TRIES (8) candidates are tried, random ones (every
  * port in turn when the range is that small).
  * A claim whose kxp_ct4 REPLY entry is gone or expired is stale (entries
- * expire with their flow) and is taken over. Failures drop the packet
+ * expire with their flow) and is taken over; so is one whose flow closed
+ * (FIN/RST) and has been idle for 2 s, together with that flow's ct entries. Failures drop the packet
  * (SNAT_FAIL, kxp_stats.snat_fail): no flow is ever half-translated. SCTP
  * flows keep the client's port (one candidate): kxp never rewrites SCTP
  * ports, whose CRC32c it does not recompute. */
@@ -38,6 +39,8 @@
 #define KXP_SNAT_TRIES 8
 /* A claim this young may not have its ct entry yet: never taken over. */
 #define KXP_SNAT_YOUNG_NS KXP_NSEC
+/* A closed (FIN/RST) flow idle this long releases its port to a new flow. */
+#define KXP_SNAT_REUSE_NS (2 * KXP_NSEC)
 
 static __always_inline __be32 kxp_snat_addr(void *ctx, __u32 ifindex, const struct kxp_config *cfg, __be32 client,
 					    __be32 backend)
@@ -141,8 +144,21 @@ static __always_inline int kxp_snat_claim(const struct kxp_pkt *p, const struct 
 		if (now < old->last_seen + KXP_SNAT_YOUNG_NS)
 			continue;
 		ct = bpf_map_lookup_elem(&kxp_ct4, &k);
-		if (ct && !kxp_ct_expired(ct, p->proto, now))
-			continue;
+		if (ct && !kxp_ct_expired(ct, p->proto, now)) {
+			struct kxp_flow4 fk;
+
+			/* A closed flow idle for KXP_SNAT_REUSE_NS gives its port
+			 * up early (as a TIME_WAIT tuple may be reused): holding
+			 * it for the whole closing lifetime would cap masqueraded
+			 * connections at range/10 s per backend. Its ct entries go
+			 * with it, so no late segment of the old flow is
+			 * translated into the new one. */
+			if (!(ct->flags & KXP_CT_F_CLOSING) || now < ct->last_seen + KXP_SNAT_REUSE_NS)
+				continue;
+			kxp_ct_other_key(ct, p->proto, KXP_DIR_REPLY, &fk);
+			bpf_map_delete_elem(&kxp_ct4, &fk);
+			bpf_map_delete_elem(&kxp_ct4, &k);
+		}
 		/* stale: free it; the NOEXIST insert decides between racing CPUs */
 		bpf_map_delete_elem(&kxp_snat4, &k);
 		if (!bpf_map_update_elem(&kxp_snat4, &k, &v, BPF_NOEXIST))

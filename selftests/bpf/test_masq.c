@@ -198,7 +198,10 @@ out:
 	tenv_close(&e);
 }
 
-static int put_claim(struct tenv *e, uint32_t be, uint16_t bport, uint16_t port, uint64_t age_ns, bool live_ct)
+/* A claim of `port` toward be:bport; with ct_flags != 0 (or live_ct) its flow's
+ * ct entries too (REPLY and FWD), idle for ct_age_ns. */
+static int put_claim_ct(struct tenv *e, uint32_t be, uint16_t bport, uint16_t port, uint64_t age_ns, bool live_ct,
+			uint16_t ct_flags, uint64_t ct_age_ns)
 {
 	struct kxp_flow4 k = { .saddr = be, .daddr = NODE_IP, .sport = htons(bport), .dport = htons(port),
 			       .proto = IPPROTO_TCP, .dir = KXP_DIR_REPLY };
@@ -211,12 +214,37 @@ static int put_claim(struct tenv *e, uint32_t be, uint16_t bport, uint16_t port,
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 	sv.last_seen = now - age_ns;
-	cv.created = cv.last_seen = now;
+	cv.created = cv.last_seen = now - ct_age_ns;
+	cv.flags |= ct_flags;
 	if (bpf_map_update_elem(kxp_dp_map_fd(e->dp, KXP_MAP_SNAT), &k, &sv, BPF_ANY))
 		return -errno;
 	if (live_ct && bpf_map_update_elem(kxp_dp_map_fd(e->dp, KXP_MAP_CT), &k, &cv, BPF_ANY))
 		return -errno;
+	if (live_ct) {
+		/* the FWD entry of the same flow: {client, frontend} -> {snat, backend} */
+		struct kxp_flow4 fk = { .saddr = A(198, 18, 0, 1), .daddr = NODE_IP, .sport = htons(1),
+					.dport = htons(NP), .proto = IPPROTO_TCP, .dir = KXP_DIR_FWD };
+		struct kxp_ct_val fv = cv;
+
+		fv.nat = (struct kxp_nat4){ NODE_IP, be, htons(port), htons(bport) };
+		if (bpf_map_update_elem(kxp_dp_map_fd(e->dp, KXP_MAP_CT), &fk, &fv, BPF_ANY))
+			return -errno;
+	}
 	return 0;
+}
+
+static int put_claim(struct tenv *e, uint32_t be, uint16_t bport, uint16_t port, uint64_t age_ns, bool live_ct)
+{
+	return put_claim_ct(e, be, bport, port, age_ns, live_ct, 0, 0);
+}
+
+static bool old_fwd_present(struct tenv *e)
+{
+	struct kxp_flow4 fk = { .saddr = A(198, 18, 0, 1), .daddr = NODE_IP, .sport = htons(1),
+				.dport = htons(NP), .proto = IPPROTO_TCP, .dir = KXP_DIR_FWD };
+	struct kxp_ct_val v;
+
+	return bpf_map_lookup_elem(kxp_dp_map_fd(e->dp, KXP_MAP_CT), &fk, &v) == 0;
 }
 
 KXP_TEST(snat_port_collision)
@@ -256,6 +284,23 @@ KXP_TEST(snat_port_collision)
 	if (setup(&e) || !ASSERT_OK(put_claim(&e, POD_R, 8080, first, 0, false), "young claim"))
 		goto out;
 	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_NE(sport_of(&r), first, "young claim respected"))
+		goto out;
+	tenv_close(&e);
+
+	/* a closed flow (FIN/RST seen) idle for 3 s gives its port up, and
+	 * its ct entries go with it; one closed 0.5 s ago keeps it */
+	if (setup(&e) || !ASSERT_OK(put_claim_ct(&e, POD_R, 8080, first, 10ull * 1000000000, true, KXP_CT_F_CLOSING,
+						 3000000000ull), "closed claim"))
+		goto out;
+	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(sport_of(&r), first, "closed, idle claim taken over") ||
+	    !ASSERT_TRUE(!old_fwd_present(&e), "the old flow's FWD entry is gone"))
+		goto out;
+	tenv_close(&e);
+	if (setup(&e) || !ASSERT_OK(put_claim_ct(&e, POD_R, 8080, first, 10ull * 1000000000, true, KXP_CT_F_CLOSING,
+						 500000000ull), "recently closed claim"))
+		goto out;
+	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_NE(sport_of(&r), first, "recently closed claim respected") ||
+	    !ASSERT_TRUE(old_fwd_present(&e), "the old flow's FWD entry stays"))
 		goto out;
 out:
 	tenv_close(&e);
