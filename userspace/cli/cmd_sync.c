@@ -22,6 +22,7 @@ static const char sync_help[] =
 	"                [--node-name NAME] [--node-ip IP]... [--cluster-cidr CIDR]...\n"
 	"                [--service-cidr CIDR]... [--nodeport-addresses { primary | CIDR[,CIDR]... }]\n"
 	"                [--masquerade-all] [--lb-algorithm { random | rr | maglev }]\n"
+	"                [--snat-addr IP] [--snat-port-range MIN-MAX]\n"
 	"                [--external-dev DEV]... [--pod-dev DEV]... [--xdp-mode { native | generic | off }]\n"
 	"                [--max-frontends N] [--max-backends N] [--max-slots N] [--max-ct N] [--max-snat N]\n"
 	"       kxp sync help\n"
@@ -29,7 +30,10 @@ static const char sync_help[] =
 	"PATH is a JSON/YAML file or a directory of them; together they are the complete state.\n"
 	"--node-ip defaults to the Node object's InternalIPs, else the namespace's addresses; the\n"
 	"first is the primary. Devices not named keep their attachments. Exit status: 0 applied,\n"
-	"2 some objects rejected or not written (the rest applied), 1 nothing done (fatal).\n";
+	"2 some objects rejected or not written (the rest applied), 1 nothing done (fatal).\n"
+	"Masquerade uses --snat-addr (default: the primary node IP) and source ports in\n"
+	"--snat-port-range (default 1024-29999: keep it clear of the NodePort range and of\n"
+	"net.ipv4.ip_local_port_range, so no reply can match one of the node's own connections).\n";
 
 #define MAX_PATHS 64
 #define MAX_DEVS 32
@@ -94,7 +98,7 @@ static int add_dev(const char *opt, const char *name, const char **v, size_t *n)
 
 enum {
 	O_INSTANCE = 256, O_FROM, O_NODE_NAME, O_NODE_IP, O_CLUSTER, O_SERVICE, O_NODEPORT, O_MASQ, O_ALGO,
-	O_EXT, O_POD, O_XDP, O_MAXFE, O_MAXBE, O_MAXSLOT, O_MAXCT, O_MAXSNAT,
+	O_EXT, O_POD, O_XDP, O_MAXFE, O_MAXBE, O_MAXSLOT, O_MAXCT, O_MAXSNAT, O_SNAT_ADDR, O_SNAT_PORTS,
 };
 
 static const struct option sync_opts[] = {
@@ -115,6 +119,8 @@ static const struct option sync_opts[] = {
 	{ "max-slots", required_argument, NULL, O_MAXSLOT },
 	{ "max-ct", required_argument, NULL, O_MAXCT },
 	{ "max-snat", required_argument, NULL, O_MAXSNAT },
+	{ "snat-addr", required_argument, NULL, O_SNAT_ADDR },
+	{ "snat-port-range", required_argument, NULL, O_SNAT_PORTS },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -180,6 +186,24 @@ static int parse_args(int argc, char **argv, struct sync_args *a)
 		case O_MASQ:
 			a->cfg.masquerade_all = true;
 			break;
+		case O_SNAT_ADDR:
+			if (kxp_parse_ip4(optarg, &a->cfg.snat_addr) || !a->cfg.snat_addr) {
+				cli_error("sync: --snat-addr: \"%s\" is not an IPv4 address", optarg);
+				return 1;
+			}
+			break;
+		case O_SNAT_PORTS: {
+			unsigned lo, hi;
+			int n = 0;
+
+			if (sscanf(optarg, "%u-%u%n", &lo, &hi, &n) != 2 || optarg[n] || !lo || lo > hi || hi > 65535) {
+				cli_error("sync: --snat-port-range: \"%s\" is not MIN-MAX within 1-65535", optarg);
+				return 1;
+			}
+			a->cfg.snat_port_min = (uint16_t)lo;
+			a->cfg.snat_port_max = (uint16_t)hi;
+			break;
+		}
 		case O_ALGO:
 			if (!strcmp(optarg, "random"))
 				a->cfg.default_algo = KXP_ALGO_RANDOM;

@@ -775,9 +775,9 @@ int kxp_model_build(const struct kxp_objects *objs, const struct kxp_node_cfg *c
 	 * and remote alike (with 0 the datapath would take the FIB's source
 	 * toward each backend, e.g. a pod gateway address for local pods);
 	 * ports clear of NodePorts and ephemeral ports (abi.h) */
-	out->cfg.snat_addr = cfg->n_node_ips ? cfg->node_ips[0] : 0;
-	out->cfg.snat_port_min = KXP_SNAT_PORT_MIN_DEF;
-	out->cfg.snat_port_max = KXP_SNAT_PORT_MAX_DEF;
+	out->cfg.snat_addr = cfg->snat_addr ? cfg->snat_addr : cfg->n_node_ips ? cfg->node_ips[0] : 0;
+	out->cfg.snat_port_min = cfg->snat_port_min ? cfg->snat_port_min : KXP_SNAT_PORT_MIN_DEF;
+	out->cfg.snat_port_max = cfg->snat_port_max ? cfg->snat_port_max : KXP_SNAT_PORT_MAX_DEF;
 	for (i = 0; i < cfg->n_cluster && i < KXP_MAX_CIDRS; i++)
 		out->cfg.cluster[out->cfg.n_cluster++] = cfg->cluster[i];
 	for (i = 0; i < cfg->n_service && i < KXP_MAX_CIDRS; i++)

@@ -21,6 +21,9 @@ struct kxp_node_cfg {
 	size_t n_nodeport;
 	bool masquerade_all;
 	uint8_t default_algo;         /* enum kxp_algo */
+	uint32_t snat_addr;           /* --snat-addr, network order; 0 = the primary node IP */
+	uint16_t snat_port_min;       /* --snat-port-range; 0/0 = KXP_SNAT_PORT_{MIN,MAX}_DEF */
+	uint16_t snat_port_max;
 };
 
 /* Build the desired state. Objects the model cannot use are reported in diags
