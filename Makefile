@@ -21,7 +21,7 @@ endif
 # Debian 12 packages: build (compilers, libraries) and run/test (bpftool, iproute2, jq).
 DEB_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev \
 	libcjson-dev libyaml-dev libmnl-dev libmicrohttpd-dev linux-libc-dev pkg-config make gcc openssl \
-	iproute2 jq procps util-linux ethtool curl
+	iproute2 jq procps util-linux ethtool curl iptables nftables ipset conntrack gnuplot-nox time
 
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 # The system include dirs clang would use for the host (asm/types.h lives in the

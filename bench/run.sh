@@ -13,7 +13,7 @@
 # Adding a scenario means adding such a script; nothing here changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export BENCH_BUILD=${BENCH_BUILD:-build}
+export BENCH_BUILD=${BENCH_BUILD:-${KXP_BUILD:-build}}
 
 quick=0 reps= only= out=
 while [ $# -gt 0 ]; do
@@ -27,11 +27,25 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -n "$reps" ] || reps=$([ "$quick" = 1 ] && echo 3 || echo 5)
-# The total the project promises (quick < 3 min, full < 15 min), shared by all
+# The total the project promises (quick < 10 min, full < 45 min), shared by all
 # scenarios: each may use what the ones before it left.
-budget=$([ "$quick" = 1 ] && echo 170 || echo 840)
+budget=$([ "$quick" = 1 ] && echo 570 || echo 2700)
 
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (BPF_PROG_TEST_RUN, network namespaces)" >&2; exit 1; }
+# The peers' tools and the plotter (not in the Makefile's DEB_PKGS): installed
+# here when missing, so `make bench` works on a fresh machine.
+bench_pkgs=(jq iptables nftables conntrack gnuplot-nox time)
+missing=()
+for p in "${bench_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "== installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	{ apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >/dev/null; }; } ||
+		echo "run.sh: could not install ${missing[*]}; scenarios that need them will fail" >&2
+fi
 command -v jq >/dev/null || { echo "run.sh: jq missing (make deps)" >&2; exit 1; }
 
 ts=$(date -u +%Y%m%dT%H%M%SZ)
@@ -119,6 +133,15 @@ jq -s --argjson machine "$machine" --arg mode "$([ "$quick" = 1 ] && echo quick 
 	done
 } >"$dir/results.md"
 
+bash bench/lib/plots.sh "$dir" >/dev/null 2>"$dir/logs/plots.log" || echo "run.sh: plots failed (see logs/plots.log)" >&2
+if ls "$dir"/plots/*.png >/dev/null 2>&1; then
+	{
+		echo
+		echo "## Plots"
+		echo
+		for f in "$dir"/plots/*.png; do echo "![${f##*/}](plots/${f##*/})"; done
+	} >>"$dir/results.md"
+fi
 echo "== results: $dir/results.md, $dir/results.json (${total} s)"
 failed=$(jq '[.scenarios[] | select(.error)] | length' "$dir/results.json")
 [ "$failed" = 0 ]

@@ -54,13 +54,13 @@ ip -n "$NS_EXT" route add 10.244.0.0/16 via "$NODE1_IP" || die "ext route"
 # Clients close first, so TIME_WAIT piles up in the client namespaces and would
 # slow later runs' port search: cap it there (overflowing sockets just close).
 for ns in "$NS_POD1A" "$NS_EXT"; do
-	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_max_tw_buckets=4096 >/dev/null || die "sysctl in $ns"
+	ns_run "$ns" sysctl -qw net.ipv4.tcp_max_tw_buckets=4096 >/dev/null || die "sysctl in $ns"
 done
 # Two servers in pod1b: 7000 behind the services, 7001 for the ceiling, so a
 # ceiling flow never has the tuple of an earlier translated flow (whose ct
 # entries may still exist) at the server.
 for port in 7000 7001; do
-	ip netns exec "$NS_POD1B" "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" --duration 900 \
+	ns_run "$NS_POD1B" "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" --duration 900 \
 		>"$KXE_TMP/server-$port.out" 2>&1 &
 	KXE_PIDS+=($!)
 done
@@ -162,7 +162,7 @@ mode_dst()
 measure() # POINT MODE REP DURATION
 {
 	local out
-	out=$(ip netns exec "$(mode_ns "$2")" "$build/bench/connload" run --dst "$(mode_dst "$2")" \
+	out=$(ns_run "$(mode_ns "$2")" "$build/bench/connload" run --dst "$(mode_dst "$2")" \
 		--duration "$4" --concurrency "$conc" --cpu "$cli_cpu" --timeout-ms 1000 2>&1)
 	jq -e . <<<"$out" >/dev/null 2>&1 || die "connload ($2): $out"
 	[ "$3" = warmup ] && return 0
