@@ -57,7 +57,7 @@ HELPERS := $(patsubst selftests/helpers/%.c,$(BUILD)/%,$(HELPER_SRCS))
 BENCH_SRCS := $(filter-out %.bpf.c,$(sort $(wildcard bench/*.c)))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps demo test test-unit test-bpf test-e2e bench bench-quick clean format
+.PHONY: all deps demo test test-unit test-bpf test-e2e bench bench-quick clean format image
 
 all: $(BUILD)/kxp $(BUILD)/unit-tests $(BUILD)/bpf-tests $(HELPERS) $(BENCH_BINS) $(BENCH_BPF_OBJS)
 
@@ -137,6 +137,20 @@ bench: deps
 bench-quick: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)KXP_BUILD=$(abspath $(BUILD)) bash bench/run.sh --quick
+
+# The container image (deploy/Dockerfile) where a container engine answers; says so
+# and fails where there is none (a docker client without a daemon counts as none).
+IMAGE ?= kxp:latest
+image:
+	$(Q)if docker info >/dev/null 2>&1; then \
+		docker build -f deploy/Dockerfile -t $(IMAGE) .; \
+	elif command -v podman >/dev/null 2>&1 && podman info >/dev/null 2>&1; then \
+		podman build -f deploy/Dockerfile -t $(IMAGE) .; \
+	else \
+		echo "make image: no container engine here (docker: $$(docker info 2>&1 | grep -m1 -i -e error -e cannot || echo not installed); podman: not usable)." >&2; \
+		echo "make image: build elsewhere with: docker build -f deploy/Dockerfile -t $(IMAGE) ." >&2; \
+		exit 1; \
+	fi
 
 format:
 	clang-format -i $(shell find bpf include userspace selftests bench -name '*.[ch]')

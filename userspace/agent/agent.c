@@ -21,6 +21,7 @@
 #include <linux/rtnetlink.h>
 
 #include "agent/engine.h"
+#include "agent/strmap.h"
 #include "http/http.h"
 #include "k8s/client.h"
 #include "lib/ip.h"
@@ -59,9 +60,27 @@ struct agent {
 	uint32_t hc_addrs[16];
 	size_t n_hc_addrs;
 	bool retry;
+	/* healthCheckNodePort servers that could not open (kube-proxy still
+	 * holds the port while both run during a migration): retried */
+	bool hc_failed;
+	uint64_t hc_retry_ns;
+	char hc_err[256];
+	/* Services with IPv6 ClusterIPs, reported once per change of state */
+	struct strmap fam;
+	size_t n_dual, n_v6only;
 };
 
 static const char *const kind_name[] = { "Service", "EndpointSlice", "Node" };
+
+static void report_families(struct agent *a);
+
+static uint64_t now_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- devices ------------------------------------------------------------------ */
 
@@ -318,6 +337,8 @@ static void drain(struct agent *a)
 		kxp_k8s_event_free(ev);
 	}
 	report_diags(a);
+	if (n > 1)
+		report_families(a);
 }
 
 static void sync_hc(struct agent *a, bool force)
@@ -340,9 +361,75 @@ static void sync_hc(struct agent *a, bool force)
 		return;
 	if (kxp_engine_hc_wants(&a->eng, &v, &n))
 		return;
-	if (kxp_http_hc_sync(a->http, v, n, a->n_hc_addrs ? a->hc_addrs : NULL, a->n_hc_addrs, err, sizeof(err)))
-		pr_warn("%s", err);
+	if (kxp_http_hc_sync(a->http, v, n, a->n_hc_addrs ? a->hc_addrs : NULL, a->n_hc_addrs, err, sizeof(err))) {
+		/* once per distinct failure: a retry every 2 s would repeat it */
+		if (strcmp(err, a->hc_err))
+			pr_warn("%s (retrying every 2 s; is kube-proxy still running?)", err);
+		snprintf(a->hc_err, sizeof(a->hc_err), "%s", err);
+		a->hc_failed = true;
+		a->hc_retry_ns = now_mono_ns() + 2000000000ull;
+	} else if (a->hc_failed) {
+		pr_info("health-check servers: all open now");
+		a->hc_failed = false;
+		a->hc_err[0] = 0;
+	}
 	free(v);
+}
+
+/* ---- IPv6 ---------------------------------------------------------------------------- */
+
+enum fam_state { FAM_V4 = 1, FAM_DUAL, FAM_V6ONLY };
+
+/* kxp serves IPv4 only: say which Services are dual-stack (served on their
+ * IPv4 ClusterIP only) or IPv6-only (not served), once per change. */
+static void report_families(struct agent *a)
+{
+	size_t dual = 0, v6only = 0, n_gone = 0;
+	char **gone = NULL;
+
+	strmap_for_each(&a->eng.store.svcs, e)
+	{
+		const struct k8s_service *s = e->val;
+		uintptr_t st = !s->has_ipv6 ? FAM_V4 : s->n_cluster_ips ? FAM_DUAL : FAM_V6ONLY;
+		uintptr_t was = (uintptr_t)strmap_get(&a->fam, e->key);
+
+		dual += st == FAM_DUAL;
+		v6only += st == FAM_V6ONLY;
+		if (st == was || (st == FAM_V4 && !was))
+			continue;
+		if (st == FAM_DUAL)
+			pr_warn("Service %s is dual-stack: served on its IPv4 ClusterIP only (kxp serves IPv4 only)", e->key);
+		else if (st == FAM_V6ONLY)
+			pr_warn("Service %s is IPv6-only: not served (kxp serves IPv4 only)", e->key);
+		else
+			pr_info("Service %s is IPv4-only now", e->key);
+		if (strmap_put(&a->fam, e->key, (void *)st, NULL))
+			return;
+	}
+	/* forget Services that are gone */
+	strmap_for_each(&a->fam, f)
+	{
+		if (!strmap_get(&a->eng.store.svcs, f->key)) {
+			char **ng = realloc(gone, (n_gone + 1) * sizeof(*gone));
+
+			if (!ng)
+				break;
+			gone = ng;
+			gone[n_gone] = strdup(f->key);
+			if (gone[n_gone])
+				n_gone++;
+		}
+	}
+	for (size_t i = 0; i < n_gone; i++) {
+		strmap_del(&a->fam, gone[i]);
+		free(gone[i]);
+	}
+	free(gone);
+	if (dual != a->n_dual || v6only != a->n_v6only)
+		pr_info("IPv6: %zu dual-stack Service%s served on IPv4 only, %zu IPv6-only Service%s not served", dual,
+			dual == 1 ? "" : "s", v6only, v6only == 1 ? "" : "s");
+	a->n_dual = dual;
+	a->n_v6only = v6only;
 }
 
 static void publish(struct agent *a)
@@ -375,7 +462,7 @@ static void program(struct agent *a)
 		pr_info("lists complete: programmed %llu frontends of %zu services",
 			(unsigned long long)a->eng.total_fe, a->eng.store.svcs.n);
 	if (a->eng.programmed)
-		sync_hc(a, false);
+		sync_hc(a, a->hc_failed && now_mono_ns() >= a->hc_retry_ns);
 }
 
 /* ---- connection -------------------------------------------------------------------- */
@@ -570,6 +657,7 @@ out:
 	kxp_k8s_conn_free(&a.conn);
 	if (a.nl)
 		mnl_socket_close(a.nl);
+	strmap_free(&a.fam);
 	if (a.dp)
 		kxp_engine_free(&a.eng);
 	/* closing the handle neither detaches nor unpins */

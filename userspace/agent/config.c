@@ -784,6 +784,21 @@ void kxp_agent_cfg_check(struct kxp_agent_cfg *c)
 		cfg_err(c, "--stall-timeout: at least 1s");
 	if (c->healthz_threshold_ms == 0)
 		cfg_err(c, "--healthz-threshold: want more than 0");
+	if (!sources) {
+		/* In a DaemonSet the agent is on the host network, where a ClusterIP
+		 * is reached only through a service proxy: kxp itself, which does not
+		 * translate host-originated traffic yet. */
+		const char *host = getenv("KUBERNETES_SERVICE_HOST");
+		uint32_t ip;
+
+		for (size_t i = 0; host && !kxp_parse_ip4(host, &ip) && i < c->node.n_service; i++)
+			if (kxp_cidr4_contains(&c->node.service[i], ip)) {
+				cfg_warn(c, "KUBERNETES_SERVICE_HOST %s is a Service address: the agent cannot reach "
+					    "the API server through it once kube-proxy is gone; set it to the API "
+					    "server's own address (deploy/configmap.yaml apiserver-host)", host);
+				break;
+			}
+	}
 	if (!c->node.n_cluster)
 		cfg_warn(c, "no --cluster-cidr/clusterCIDR: no source is treated as a pod (local detector off)");
 	if (!c->node_name[0] && gethostname(c->node_name, sizeof(c->node_name) - 1))
