@@ -9,7 +9,8 @@
  *   TCP after FIN or RST (CLOSING) 10 s (both entries)
  *   UDP                           120 s
  * last_seen is written at most once a second per entry, to limit writes to
- * shared cache lines. SCTP chunks are not inspected (no SHUTDOWN/ABORT). */
+ * shared cache lines. A UDP entry whose backend left its set is a miss too
+ * (kxp_ct_udp_stale). SCTP chunks are not inspected (no SHUTDOWN/ABORT). */
 #ifndef KXP_BPF_CT_H
 #define KXP_BPF_CT_H
 
@@ -83,6 +84,26 @@ static __always_inline void kxp_ct_touch(struct kxp_ct_val *v, const struct kxp_
 		o->flags |= add;
 		o->last_seen = now;
 	}
+}
+
+/* UDP flows follow endpoint changes (semantics I.41): an entry whose backend
+ * is no longer in the set its frontend uses now is stale, and the flow is
+ * balanced again, lazily, by its next packet. One membership lookup for UDP
+ * packets only; TCP and SCTP flows are never re-balanced (I.42). While the
+ * set is empty the entry is kept (kube-proxy cleans up only once a serving
+ * endpoint exists). */
+static __always_inline bool kxp_ct_udp_stale(const struct kxp_ct_val *v, __u32 sp_id, __u16 count, __u8 proto)
+{
+	struct kxp_member_key mk = {
+		.sp_id = sp_id,
+		.addr = v->nat.daddr,
+		.port = v->nat.dport,
+		.proto = proto,
+	};
+
+	if (proto != IPPROTO_UDP || !count)
+		return false;
+	return !bpf_map_lookup_elem(&kxp_member4, &mk);
 }
 
 enum kxp_reply {

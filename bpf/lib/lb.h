@@ -11,6 +11,8 @@
 #include "lib/stats.h"
 #include "lib/ct.h"
 #include "lib/snat.h"
+#include "lib/maglev.h"
+#include "lib/affinity.h"
 
 enum kxp_src {
 	KXP_SRC_EXTERNAL = 0,
@@ -44,27 +46,98 @@ static __always_inline int kxp_src_class(__be32 saddr, const struct kxp_config *
 	return KXP_SRC_EXTERNAL;
 }
 
-/* Random choice among slots 0..count-1 of the set (all algorithms for now). */
-static __always_inline int kxp_lb_select(const struct kxp_svc_val *set, struct kxp_dec *d)
+/* Fill d from backend id `id`; -1 if the entry is missing (map race). */
+static __always_inline int kxp_lb_backend(__u32 id, struct kxp_dec *d)
 {
-	struct kxp_slot_key sk = {
-		.sp_id = set->sp_id,
-		.slot = bpf_get_prandom_u32() % set->count,
-	};
-	struct kxp_backend *be;
-	__u32 *id;
+	struct kxp_backend *be = bpf_map_lookup_elem(&kxp_backend4, &id);
 
-	id = bpf_map_lookup_elem(&kxp_slot, &sk);
-	if (!id)
-		return -1;
-	be = bpf_map_lookup_elem(&kxp_backend4, id);
 	if (!be)
 		return -1;
-	d->backend_id = *id;
+	d->backend_id = id;
 	d->be_addr = be->addr;
 	d->be_port = be->port;
 	d->be_local = !!(be->flags & KXP_BE_F_LOCAL);
 	return 0;
+}
+
+/* Round robin: the set's counter of new flows, advanced with an atomic add so
+ * flows on all CPUs walk one list (trace copies only read it). The objects
+ * are built for BPF v1, where an atomic add returns nothing: the value is
+ * read first, so two CPUs racing on one set may take the same slot (and the
+ * next is skipped) - a rare step off the walk, not a drift of the spread. */
+static __always_inline __u32 kxp_rr_next(__u32 sp_id)
+{
+	__u32 *c = bpf_map_lookup_elem(&kxp_rr, &sp_id);
+	__u32 v;
+
+	if (!c)
+		return bpf_get_prandom_u32();
+	v = *(volatile __u32 *)c;
+	if (!kxp_trace_mode)
+		__sync_fetch_and_add(c, 1);
+	return v;
+}
+
+/* THE selection entry point, shared by the packet path and the socket hooks.
+ * Chooses a backend of `set` (count > 0) for a new flow and fills
+ * d->backend_id, be_addr, be_port, be_local. `tuple` is the flow as the
+ * client sent it (pre-NAT; Maglev hashes it, its proto is the backends'),
+ * `client` the address sessionAffinity is keyed by (the packet's source).
+ * Order: a live affinity entry whose backend is still in the set; else the
+ * set's algorithm (random, rr, or maglev, which falls back to random while
+ * the set has no table); then the affinity entry is (re)written. Trace copies
+ * decide the same but write nothing (no rr advance, no affinity update).
+ * Returns 0, or -1 when the set's maps are inconsistent (NO_BACKEND). */
+static __always_inline int kxp_lb_pick(const struct kxp_svc_val *set, const struct kxp_flow4 *tuple, __be32 client,
+				       struct kxp_dec *d)
+{
+	struct kxp_slot_key sk = { .sp_id = set->sp_id };
+	bool aff = (set->flags & KXP_SVC_F_AFFINITY) && set->affinity_timeout;
+	struct kxp_config *cfg;
+	__u32 zero = 0, id = 0, *sid;
+	__u64 now = 0;
+
+	if (!set->count)
+		return -1;
+	if (aff) {
+		now = bpf_ktime_get_ns();
+		id = kxp_aff_get(set, client, tuple->proto, now);
+		if (id && !kxp_lb_backend(id, d))
+			return 0;
+		id = 0;
+	}
+	if (set->algo == KXP_ALGO_MAGLEV) {
+		cfg = bpf_map_lookup_elem(&kxp_config, &zero);
+		if (cfg && kxp_maglev_pick(set->sp_id, tuple, cfg->maglev_m, &id))
+			id = 0;
+	}
+	if (!id) {
+		if (set->algo == KXP_ALGO_RR)
+			sk.slot = kxp_rr_next(set->sp_id) % set->count;
+		else
+			sk.slot = bpf_get_prandom_u32() % set->count;
+		sid = bpf_map_lookup_elem(&kxp_slot, &sk);
+		if (!sid)
+			return -1;
+		id = *sid;
+	}
+	if (kxp_lb_backend(id, d))
+		return -1;
+	if (aff)
+		kxp_aff_put(set, client, tuple->proto, id, d->be_addr, d->be_port, now);
+	return 0;
+}
+
+/* Kept for callers written before kxp_lb_pick: no tuple, so no Maglev
+ * (random) and affinity keyed by no client. Prefer kxp_lb_pick. */
+static __always_inline int kxp_lb_select(const struct kxp_svc_val *set, struct kxp_dec *d)
+{
+	struct kxp_svc_val s = *set;
+	struct kxp_flow4 t = {};
+
+	s.algo = s.algo == KXP_ALGO_MAGLEV ? KXP_ALGO_RANDOM : s.algo;
+	s.flags &= ~KXP_SVC_F_AFFINITY;
+	return kxp_lb_pick(&s, &t, 0, d);
 }
 
 /* No frontend for daddr:dport/proto. Inside a service CIDR: an active
@@ -189,11 +262,13 @@ static __noinline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kx
 
 	/* An existing flow keeps its backend whatever the set is now (K.44),
 	 * except that a SYN on a closing entry is a new connection reusing the
-	 * port and is balanced anew. */
+	 * port and is balanced anew, and a UDP flow whose backend left the set
+	 * moves to a serving one (I.41, lib/ct.h). */
 	syn = p->proto == IPPROTO_TCP && (p->tcp_flags & (KXP_TCP_SYN | KXP_TCP_ACK)) == KXP_TCP_SYN;
 	now = bpf_ktime_get_ns();
 	ct = bpf_map_lookup_elem(&kxp_ct4, &fk);
-	if (ct && !kxp_ct_expired(ct, p->proto, now) && !(syn && (ct->flags & KXP_CT_F_CLOSING))) {
+	if (ct && !kxp_ct_expired(ct, p->proto, now) && !(syn && (ct->flags & KXP_CT_F_CLOSING)) &&
+	    !kxp_ct_udp_stale(ct, set->sp_id, set->count, p->proto)) {
 		d->nat = ct->nat;
 		d->be_addr = ct->nat.daddr;
 		d->be_port = ct->nat.dport;
@@ -212,7 +287,14 @@ static __noinline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kx
 			kxp_dec_set(d, KXP_V_DROP, KXP_R_POLICY_DROP);
 		return;
 	}
-	if (kxp_lb_select(set, d)) {
+	/* Only a SYN opens a TCP flow: mid-stream packets of unknown flows
+	 * (from before kxp, or after a ct eviction) are never balanced anew
+	 * (decided before selection: no rr step, no affinity entry for them). */
+	if (p->proto == IPPROTO_TCP && !syn) {
+		kxp_dec_set(d, KXP_V_DROP, KXP_R_CT_MISS);
+		return;
+	}
+	if (kxp_lb_pick(set, &fk, p->saddr, d)) {
 		kxp_dec_set(d, KXP_V_DROP, KXP_R_NO_BACKEND);
 		return;
 	}
@@ -226,12 +308,6 @@ static __noinline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kx
 
 		if (n && (n->flags & KXP_NODEIP_F_LOCAL))
 			d->snat = 0;
-	}
-	/* Only a SYN opens a TCP flow: mid-stream packets of unknown flows
-	 * (from before kxp, or after a ct eviction) are never balanced anew. */
-	if (p->proto == IPPROTO_TCP && !syn) {
-		kxp_dec_set(d, KXP_V_DROP, KXP_R_CT_MISS);
-		return;
 	}
 	/* A new SCTP port would need a CRC32c over the whole packet. */
 	if (p->proto == IPPROTO_SCTP && d->be_port != p->dport) {

@@ -118,4 +118,72 @@ struct {
 	__type(value, struct kxp_tbucket);
 } kxp_rejrl SEC(".maps");
 
+/* Socket LB scope and mode, written by the loader when it attaches the hooks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kxp_sock_cfg);
+} kxp_sockcfg SEC(".maps");
+
+/* Socket LB: {socket cookie, addr:port, proto, dir} -> the other side of the translation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KXP_DEF_MAX_SOCKREV);
+	__type(key, struct kxp_sock_key);
+	__type(value, struct kxp_sock_val);
+} kxp_sockrev4 SEC(".maps");
+
+/* Maglev tables: sp_id -> inner array of M backend ids (+ fingerprint, see
+ * abi.h). The template fixes M for every inner map (the loader sets it), so
+ * lookups in the inner arrays stay inlined. */
+struct kxp_maglev_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KXP_MAGLEV_PAIRS(KXP_MAGLEV_M_DEF));
+	__type(key, __u32);
+	__type(value, __u64); /* struct kxp_mg_pair (a plain type: objects that never
+			       * read it would only carry a forward declaration) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, KXP_DEF_MAX_FRONTENDS + 1);
+	__type(key, __u32);
+	__array(values, struct kxp_maglev_inner);
+} kxp_maglev SEC(".maps");
+
+/* Round robin: sp_id -> count of new flows balanced in the set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KXP_DEF_MAX_FRONTENDS + 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} kxp_rr SEC(".maps");
+
+/* Set membership: {sp_id, backend address} -> backend id (UDP re-balancing, affinity). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KXP_DEF_MAX_SLOTS);
+	__type(key, struct kxp_member_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} kxp_member4 SEC(".maps");
+
+/* sessionAffinity ClientIP: {client, sp_id} -> backend, last new connection. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KXP_DEF_MAX_AFFINITY);
+	__type(key, struct kxp_aff_key);
+	__type(value, struct kxp_aff_val);
+} kxp_affinity4 SEC(".maps");
+
+/* sp_id -> set name, for listings only (never read by the programs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KXP_DEF_MAX_FRONTENDS);
+	__type(key, __u32);
+	__type(value, struct kxp_spname);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} kxp_spname SEC(".maps");
+
 #endif

@@ -220,7 +220,8 @@ struct kxp_config {
 			       * (the model writes the node's primary address) */
 	__u16 snat_port_min;  /* host order; SNAT port range, 0/0 = KXP_SNAT_PORT_*_DEF */
 	__u16 snat_port_max;
-	__u32 reserved[14];
+	__u32 maglev_m;       /* entries per Maglev table (prime; inner maps hold m + 2) */
+	__u32 reserved[13];
 };
 
 /* ---- kxp_stats: per-CPU array, fe_id -> counters --------------------------- */
@@ -259,6 +260,8 @@ enum kxp_reason {
 	KXP_R_FRAG_NEEDED = 20,   /* reject: translated packet (DF) too big for the egress link: ICMP frag needed */
 	KXP_R_ICMP_ERR = 21,      /* ICMP error about a translated flow, translated back */
 	KXP_R_NO_REJECT = 22,     /* drop: reject suppressed (fragment, broadcast/multicast, bad source) */
+	KXP_R_SOCK_XLATE = 23,    /* socket hook: connect()/sendmsg() sent to a backend (counted per call) */
+	KXP_R_SOCK_REVNAT = 24,   /* socket hook: recvmsg()/getpeername() shown the frontend */
 	KXP_R_MAX = 32,           /* array size; room to append */
 };
 
@@ -310,6 +313,115 @@ struct kxp_trace_res {
 	__be16 dst_port;
 };
 
+/* ---- socket LB (cgroup hooks, bpf/kxp_sock.bpf.c) ------------------------
+ * connect4/sendmsg4 translate a frontend to a backend before the packet
+ * exists; recvmsg4/getpeername4 show the frontend again. Appended after the
+ * first contract: new maps only, no existing layout changed. */
+#define KXP_PIN_SOCKCFG "kxp_sockcfg"
+#define KXP_PIN_SOCKREV "kxp_sockrev4"
+#define KXP_DEF_MAX_SOCKREV 65536 /* kxp_sockrev4 (LRU) */
+
+enum kxp_sock_mode {
+	KXP_SOCK_OFF = 0,  /* hooks do nothing */
+	KXP_SOCK_HOST = 1, /* only sockets of the node's network namespace (netns_cookie) */
+	KXP_SOCK_ALL = 2,  /* every socket in the cgroup (pods too) */
+};
+
+/* kxp_sockcfg: array[1], written by the loader when it attaches the hooks. */
+struct kxp_sock_cfg {
+	__u64 netns_cookie; /* SO_NETNS_COOKIE of the namespace kxp runs in (the node's) */
+	__u32 mode;         /* enum kxp_sock_mode */
+	__u32 reserved[5];
+};
+
+/* kxp_sockrev4 (LRU): per-socket translations, keyed by socket cookie (never
+ * reused while the system runs). dir REPLY: key {cookie, backend} -> value
+ * the frontend (recvmsg/getpeername). dir FWD (unconnected UDP): key
+ * {cookie, frontend} -> value the backend the socket's datagrams go to. */
+struct kxp_sock_key {
+	__u64 cookie;
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 dir; /* enum kxp_dir */
+};
+
+struct kxp_sock_val {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+	__u32 backend_id; /* FWD: checked against kxp_backend4 before reuse */
+	__u32 fe_id;
+	__u64 last_seen;  /* bpf_ktime_get_ns() */
+};
+
+/* ---- backend selection: Maglev, round robin, affinity, membership --------
+ * Appended after the first contract: new maps, and kxp_config.maglev_m taken
+ * from reserved space; no existing layout changed. */
+#define KXP_PIN_MAGLEV "kxp_maglev"
+#define KXP_PIN_RR "kxp_rr"
+#define KXP_PIN_AFFINITY "kxp_affinity4"
+#define KXP_PIN_MEMBER "kxp_member4"
+#define KXP_PIN_SPNAME "kxp_spname"
+#define KXP_DEF_MAX_AFFINITY 131072 /* kxp_affinity4 (LRU) */
+
+/* Maglev table size M: prime, 251..131071; default 16381 (64 KiB a table). */
+#define KXP_MAGLEV_M_DEF 16381
+#define KXP_MAGLEV_M_MIN 251
+#define KXP_MAGLEV_M_MAX 131071
+/* kxp_maglev: array-of-maps, sp_id -> inner array holding a table of
+ * M + KXP_MAGLEV_FP_SLOTS __u32 entries, two per array element (the kernel
+ * rounds array values up to 8 bytes: pairs keep a table at 4 bytes an entry):
+ * entry i is kxp_mg_pair[i / 2].id[i % 2]. Entries 0..M-1 are backend ids
+ * (kxp_backend4), entries M and M+1 the low and high halves of a fingerprint
+ * of the backend list the table was built from, so a writer can tell whether
+ * a pinned table is current without keeping a copy. Only sets of Maglev
+ * services have a table. */
+#define KXP_MAGLEV_FP_SLOTS 2
+#define KXP_MAGLEV_PAIRS(m) (((m) + KXP_MAGLEV_FP_SLOTS + 1) / 2)
+struct kxp_mg_pair {
+	__u32 id[2];
+};
+
+/* kxp_rr: array, sp_id -> __u32 counter of new flows (round robin). */
+
+/* kxp_member4: {sp_id, backend addr:port:proto} -> backend id, one entry per
+ * slot of a set: "is this backend still in the set?" in one lookup (UDP flows
+ * whose backend left the set are re-balanced; affinity entries whose backend
+ * left are ignored). */
+struct kxp_member_key {
+	__u32 sp_id;
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* kxp_affinity4 (LRU): sessionAffinity ClientIP, {client, sp_id} -> the
+ * backend (its address, never only an id) and when a new connection last
+ * used the entry; expired after the set's affinity_timeout. */
+struct kxp_aff_key {
+	__be32 client;
+	__u32 sp_id;
+};
+
+struct kxp_aff_val {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+	__u32 backend_id; /* informative; membership decides by address */
+	__u32 pad2;
+	__u64 last_used;  /* bpf_ktime_get_ns() of the last new connection */
+};
+
+/* kxp_spname: sp_id -> the set key "ns/name:port/PROTO:cluster|local"
+ * (userspace only: listings name what an sp_id is). */
+#define KXP_SPNAME_LEN 192
+struct kxp_spname {
+	char key[KXP_SPNAME_LEN];
+};
+
 /* ---- layout locks ---------------------------------------------------------- */
 #define KXP_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " layout changed: bump KXP_LAYOUT_VERSION")
 KXP_ASSERT_SIZE(struct kxp_svc_key, 8);
@@ -329,6 +441,15 @@ KXP_ASSERT_SIZE(struct kxp_trace_res, 36);
 KXP_ASSERT_SIZE(struct kxp_frag_key, 12);
 KXP_ASSERT_SIZE(struct kxp_frag_val, 16);
 KXP_ASSERT_SIZE(struct kxp_tbucket, 16);
+KXP_ASSERT_SIZE(struct kxp_sock_cfg, 32);
+KXP_ASSERT_SIZE(struct kxp_sock_key, 16);
+KXP_ASSERT_SIZE(struct kxp_sock_val, 24);
+KXP_ASSERT_SIZE(struct kxp_member_key, 12);
+KXP_ASSERT_SIZE(struct kxp_mg_pair, 8);
+KXP_ASSERT_SIZE(struct kxp_aff_key, 8);
+KXP_ASSERT_SIZE(struct kxp_aff_val, 24);
+KXP_ASSERT_SIZE(struct kxp_spname, KXP_SPNAME_LEN);
+_Static_assert(__builtin_offsetof(struct kxp_config, maglev_m) == 152, "kxp_config layout");
 _Static_assert(__builtin_offsetof(struct kxp_ct_val, created) == 24, "kxp_ct_val timestamps must be 8-aligned");
 _Static_assert(__builtin_offsetof(struct kxp_svc_val, affinity_timeout) == 16, "kxp_svc_val layout");
 

@@ -867,14 +867,25 @@ KXP_TEST(ct_lifetimes_and_closing)
 	p.sport = 41003;
 	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_SHOT, "expired closing entry"))
 		goto out;
-	/* UDP: 100 s idle is live, 121 s is not */
+	/* UDP: 100 s idle is live, 121 s is not. The entries' backend POD_B:1
+	 * is in the set (a UDP entry whose backend left the set is re-balanced,
+	 * test_select.c); an expired one is replaced by a fresh entry. */
+	tenv_set_replace(&e, S_UDP, 2, (uint32_t[]){ POD_B, POD_R }, (uint16_t[]){ 1, 5353 });
+	if (!ASSERT_OK(tenv_apply(&e), "UDP set with POD_B:1"))
+		goto out;
 	put_ct(&e, POD_A, 6000, CIP, 53, IPPROTO_UDP, 0, 100);
 	put_ct(&e, POD_A, 6001, CIP, 53, IPPROTO_UDP, 0, 121);
 	p = udp(POD_A, 6000, CIP, 53);
 	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_pkt(&r, POD_A, 6000, POD_B, 1, "UDP entry at 100 s"))
 		goto out;
+	if (!tenv_ct(&e, POD_A, CIP, 6000, 53, IPPROTO_UDP, KXP_DIR_FWD, &v) ||
+	    !ASSERT_TRUE(now_ns() - v.created > 99000000000ull, "UDP entry at 100 s kept"))
+		goto out;
 	p.sport = 6001;
-	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_pkt(&r, POD_A, 6001, POD_R, 5353, "UDP entry at 121 s"))
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "UDP entry at 121 s"))
+		goto out;
+	if (!tenv_ct(&e, POD_A, CIP, 6001, 53, IPPROTO_UDP, KXP_DIR_FWD, &v) ||
+	    !ASSERT_TRUE(now_ns() - v.created < 5000000000ull, "UDP entry at 121 s replaced"))
 		goto out;
 	/* a refreshed entry's last_seen moved to now */
 	if (!tenv_ct(&e, POD_A, CIP, 6000, 53, IPPROTO_UDP, KXP_DIR_FWD, &v) ||

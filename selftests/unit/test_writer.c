@@ -254,7 +254,7 @@ KXP_TEST(writer_changed_backend_changes_only_that)
 	ASSERT_EQ(st.slots_written, 1, "slots_written");
 	ASSERT_EQ(st.slots_removed, 0, "slots_removed");
 	ASSERT_EQ(st.fe_added + st.fe_updated + st.fe_removed, 0, "frontends untouched");
-	ASSERT_EQ(st.writes, 3, "writes: backend insert, slot, backend delete");
+	ASSERT_EQ(st.writes, 5, "writes: backend insert, slot, membership insert and delete, backend delete");
 	ASSERT_TRUE(be_at(dp, 1, 0, "10.0.1.1", 8080), "slot 0 kept");
 	ASSERT_TRUE(be_at(dp, 1, 1, "10.0.1.5", 8080), "slot 1 new backend");
 	/* the freed id is not reused in the same apply: a packet may still hold it */

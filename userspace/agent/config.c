@@ -28,6 +28,7 @@ const char kxp_agent_help[] =
 	"                 [--healthz-threshold D] [--page-limit N] [--max-line BYTES]\n"
 	"                 [--token-file FILE] [--ca-file FILE] [--sa-dir DIR] [--insecure-skip-tls-verify]\n"
 	"                 [--max-frontends N] [--max-backends N] [--max-slots N] [--max-ct N] [--max-snat N]\n"
+	"                 [--maglev-table-size M] [--cgroup-root PATH [--socket-lb { host | all | off }]]\n"
 	"       kxp agent help\n"
 	"\n"
 	"Watches Services, EndpointSlices and this Node and keeps the instance's maps in step.\n"
@@ -37,7 +38,10 @@ const char kxp_agent_help[] =
 	"--config; --validate checks the configuration and exits 0 (valid) or 1. Empty bind\n"
 	"addresses disable a server. --pod-dev takes fnmatch patterns (default: veth* cali* lxc*\n"
 	"cni* flannel* cilium_* tap* vxlan*... see the docs); --external-dev defaults to the devices\n"
-	"holding the node's addresses.\n";
+	"holding the node's addresses. --cgroup-root attaches the socket hooks (node-originated\n"
+	"traffic to Services, translated at connect/sendmsg) to that cgroup v2 directory (the host's\n"
+	"cgroup2 mount in a DaemonSet); --socket-lb: host (default) = the node's namespace only,\n"
+	"all = pods too, off = detach. Without --cgroup-root they are left as they are.\n";
 
 static void msg(char (*v)[256], size_t *n, const char *fmt, va_list ap)
 {
@@ -71,6 +75,7 @@ void kxp_agent_cfg_defaults(struct kxp_agent_cfg *c)
 	c->node.nodeport_primary = true;
 	c->node.default_algo = KXP_ALGO_RANDOM;
 	c->xdp_mode = KXP_XDP_NATIVE;
+	c->dp.sock_lb = KXP_SOCK_HOST;
 	snprintf(c->healthz_addr, sizeof(c->healthz_addr), "0.0.0.0:10256");
 	snprintf(c->metrics_addr, sizeof(c->metrics_addr), "127.0.0.1:10249");
 	c->backoff_min_ms = 800;
@@ -397,6 +402,8 @@ static void load_kxp(struct kxp_agent_cfg *c, const cJSON *k)
 			set_u32(c, "kxp.maxCT", s, &c->dp.max_ct);
 		else if (!strcmp(n, "maxSNAT") && s)
 			set_u32(c, "kxp.maxSNAT", s, &c->dp.max_snat);
+		else if (!strcmp(n, "maglevTableSize") && s)
+			set_u32(c, "kxp.maglevTableSize", s, &c->dp.maglev_m);
 		else if (!strcmp(n, "timers") && cJSON_IsObject(it)) {
 			const cJSON *t;
 
@@ -558,7 +565,7 @@ enum {
 	O_INSTANCE = 256, O_KUBECONFIG, O_MASTER, O_SADIR, O_TOKEN, O_CA, O_INSECURE, O_CONFIG, O_VALIDATE,
 	O_NODE_NAME, O_NODE_IP, O_CLUSTER, O_SERVICE, O_NODEPORT, O_MASQ, O_ALGO, O_EXT, O_POD, O_XDP, O_HEALTHZ,
 	O_METRICS, O_BMIN, O_BMAX, O_WTO, O_STALL, O_HZT, O_PAGE, O_MAXLINE, O_MAXFE, O_MAXBE, O_MAXSLOT,
-	O_MAXCT, O_MAXSNAT,
+	O_MAXCT, O_MAXSNAT, O_MAGLEV_M, O_CGROUP, O_SOCKLB,
 };
 
 static const struct option agent_opts[] = {
@@ -596,6 +603,9 @@ static const struct option agent_opts[] = {
 	{ "max-slots", required_argument, NULL, O_MAXSLOT },
 	{ "max-ct", required_argument, NULL, O_MAXCT },
 	{ "max-snat", required_argument, NULL, O_MAXSNAT },
+	{ "maglev-table-size", required_argument, NULL, O_MAGLEV_M },
+	{ "cgroup-root", required_argument, NULL, O_CGROUP },
+	{ "socket-lb", required_argument, NULL, O_SOCKLB },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -745,6 +755,22 @@ int kxp_agent_cfg_parse(struct kxp_agent_cfg *c, int argc, char **argv)
 			break;
 		case O_MAXSNAT:
 			set_u32(c, "--max-snat", optarg, &c->dp.max_snat);
+			break;
+		case O_MAGLEV_M: /* prime, 251..131071: checked by the loader */
+			set_u32(c, "--maglev-table-size", optarg, &c->dp.maglev_m);
+			break;
+		case O_CGROUP: /* argv lives as long as the agent */
+			c->dp.cgroup_root = optarg[0] ? optarg : NULL;
+			break;
+		case O_SOCKLB:
+			if (!strcmp(optarg, "host"))
+				c->dp.sock_lb = KXP_SOCK_HOST;
+			else if (!strcmp(optarg, "all"))
+				c->dp.sock_lb = KXP_SOCK_ALL;
+			else if (!strcmp(optarg, "off"))
+				c->dp.sock_lb = KXP_SOCK_OFF;
+			else
+				cfg_err(c, "--socket-lb: \"%s\" is not host, all or off", optarg);
 			break;
 		case ':':
 			cfg_err(c, "%s needs a value", argv[optind - 1]);

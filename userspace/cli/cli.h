@@ -40,6 +40,8 @@ int cli_take_output_flag(int argc, char **argv);
 #define KXP_VERSION "0.1.0"
 
 int cmd_stats(int argc, char **argv);    /* stats (per-reason counters) */
+int cmd_maglev(int argc, char **argv);   /* maglev show */
+int cmd_affinity(int argc, char **argv); /* affinity list */
 /* bpftool-style prefix matching: true if arg is a non-empty prefix of cmd. */
 bool cli_is_prefix(const char *arg, const char *cmd);
 /* "tcp", "udp", "sctp", "icmp", "any" (0) or the number. */

@@ -1,5 +1,6 @@
-/* Listings of an instance's pinned maps: svc, backend, ct, stats. Each has a
- * table and a JSON twin; they only read maps (no program is loaded). */
+/* Listings of an instance's pinned maps: svc, backend, ct, stats, maglev,
+ * affinity. Each has a table and a JSON twin; they only read maps (no
+ * program is loaded). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -38,7 +40,17 @@ static const char stats_help[] =
 
 /* `kxp OBJ [VERB] --instance NAME`; returns 0 and the opened maps, -1 after
  * printing help, 1 on error. */
+static int list_args_pos(int argc, char **argv, const char *obj, const char *verb, const char *help,
+			 struct kxp_dp **dp, const char **pos);
+
 static int list_args(int argc, char **argv, const char *obj, const char *verb, const char *help, struct kxp_dp **dp)
+{
+	return list_args_pos(argc, argv, obj, verb, help, dp, NULL);
+}
+
+/* The same; pos (if not NULL) receives the one positional argument. */
+static int list_args_pos(int argc, char **argv, const char *obj, const char *verb, const char *help,
+			 struct kxp_dp **dp, const char **pos)
 {
 	static const struct option opts[] = {
 		{ "instance", required_argument, NULL, 'i' },
@@ -78,8 +90,14 @@ static int list_args(int argc, char **argv, const char *obj, const char *verb, c
 			return 1;
 		}
 	}
+	if (pos && optind < argc)
+		*pos = argv[optind++];
 	if (optind < argc) {
 		cli_error("%s %s: unexpected argument \"%s\"", obj, verb, argv[optind]);
+		return 1;
+	}
+	if (pos && !*pos) {
+		cli_error("%s %s: which Service? (see kxp %s help)", obj, verb, obj);
 		return 1;
 	}
 	if (!instance) {
@@ -521,6 +539,279 @@ int cmd_stats(int argc, char **argv)
 		cli_print_json(doc);
 	}
 	free(v);
+	kxp_dp_close(dp);
+	return 0;
+}
+
+/* ---- selection: kxp maglev show, kxp affinity list ------------------------- */
+
+static const char maglev_help[] =
+	"Usage: kxp maglev show --instance NAME NAMESPACE/SERVICE[:PORT]\n"
+	"       kxp maglev help\n"
+	"\n"
+	"For each endpoint set (cluster, local) of the Service's ports (PORT: the port's name or\n"
+	"number) that has a Maglev table: M, the table's memory (kernel accounting), and each\n"
+	"backend's entries and share of the table.\n";
+static const char affinity_help[] =
+	"Usage: kxp affinity list --instance NAME\n"
+	"       kxp affinity help\n"
+	"\n"
+	"One row per kxp_affinity4 entry: client, set (service port and scope), backend, seconds\n"
+	"since the last new connection used it.\n";
+
+struct spname_row {
+	uint32_t sp;
+	struct kxp_spname n;
+};
+
+struct svc_row_sel {
+	struct kxp_svc_key k;
+	struct kxp_svc_val v;
+};
+
+/* "memlock:" of a map fd: what the kernel charges for it. */
+static unsigned long long map_memlock(int fd)
+{
+	char path[64], line[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* Does set key "ns/name:port/PROTO:scope" belong to svc ("ns/name") and,
+ * if port is given, that port (name, or a frontend port number of sp)? */
+static bool set_matches(const char *key, const char *svc, const char *port, uint32_t sp,
+			const struct svc_row_sel *fes, size_t n_fes)
+{
+	size_t l = strlen(svc);
+	const char *pn, *slash;
+	char *end;
+	unsigned long num;
+
+	if (strncmp(key, svc, l) || key[l] != ':')
+		return false;
+	if (!port)
+		return true;
+	pn = key + l + 1;
+	slash = strchr(pn, '/');
+	if (slash && (size_t)(slash - pn) == strlen(port) && !strncmp(pn, port, strlen(port)))
+		return true;
+	num = strtoul(port, &end, 10);
+	if (*end || !num || num > 65535)
+		return false;
+	for (size_t i = 0; i < n_fes; i++)
+		if (fes[i].v.sp_id == sp && ntohs(fes[i].k.port) == num)
+			return true;
+	return false;
+}
+
+int cmd_maglev(int argc, char **argv)
+{
+	struct spname_row *names = NULL;
+	struct svc_row_sel *fes = NULL;
+	struct kxp_dp *dp = NULL;
+	const char *target = NULL;
+	char svc[256], *port;
+	size_t n_names = 0, n_fes = 0, shown = 0;
+	cJSON *doc = NULL, *sets = NULL;
+	int ret, err, status = 0;
+	uint32_t m;
+
+	ret = list_args_pos(argc, argv, "maglev", "show", maglev_help, &dp, &target);
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	snprintf(svc, sizeof(svc), "%s", target);
+	port = strrchr(svc, ':');
+	if (port)
+		*port++ = 0;
+	if (!strchr(svc, '/')) {
+		cli_error("maglev show: \"%s\": want NAMESPACE/SERVICE[:PORT]", target);
+		kxp_dp_close(dp);
+		return 1;
+	}
+	m = 0;
+	{
+		struct kxp_config cfg;
+		__u32 zero = 0;
+
+		if (!bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_CONFIG), &zero, &cfg))
+			m = cfg.maglev_m;
+	}
+	err = dump_map(kxp_dp_map_fd(dp, KXP_MAP_SPNAME), sizeof(__u32), sizeof(struct kxp_spname), (void **)&names,
+		       &n_names);
+	if (!err)
+		err = dump_map(kxp_dp_map_fd(dp, KXP_MAP_SVC), sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val),
+			       (void **)&fes, &n_fes);
+	if (err) {
+		cli_error("maglev show: reading the maps: %s", strerror(-err));
+		status = 1;
+		goto out;
+	}
+	if (kxp_cli.json) {
+		doc = cJSON_CreateObject();
+		cJSON_AddStringToObject(doc, "service", target);
+		cJSON_AddNumberToObject(doc, "m", m);
+		sets = cJSON_AddArrayToObject(doc, "sets");
+	}
+	for (size_t i = 0; i < n_names; i++) {
+		uint32_t sp = names[i].sp, inner_id, *cnt = NULL, *ids = NULL, n_ids = 0, pairs = KXP_MAGLEV_PAIRS(m);
+		struct kxp_mg_pair pr;
+		unsigned long long mem;
+		cJSON *so = NULL, *bes = NULL;
+		int ifd;
+
+		names[i].n.key[KXP_SPNAME_LEN - 1] = 0;
+		if (!set_matches(names[i].n.key, svc, port, sp, fes, n_fes))
+			continue;
+		if (bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_MAGLEV), &sp, &inner_id) ||
+		    (ifd = bpf_map_get_fd_by_id(inner_id)) < 0) {
+			if (!doc)
+				printf("%s (sp %u): no Maglev table (the Service does not use maglev)\n", names[i].n.key, sp);
+			continue;
+		}
+		shown++;
+		mem = map_memlock(ifd);
+		/* entries per backend id (a set has at most m backends) */
+		cnt = calloc(m + 1, sizeof(*cnt));
+		ids = calloc(m + 1, sizeof(*ids));
+		for (uint32_t p = 0; cnt && ids && p < pairs; p++) {
+			if (bpf_map_lookup_elem(ifd, &p, &pr))
+				continue;
+			for (int h = 0; h < 2; h++) {
+				uint32_t e = p * 2 + (uint32_t)h, j;
+
+				if (e >= m)
+					break;
+				for (j = 0; j < n_ids && ids[j] != pr.id[h]; j++)
+					;
+				if (j == n_ids)
+					ids[n_ids++] = pr.id[h];
+				cnt[j]++;
+			}
+		}
+		close(ifd);
+		if (doc) {
+			so = cJSON_CreateObject();
+			cJSON_AddStringToObject(so, "set", names[i].n.key);
+			cJSON_AddNumberToObject(so, "sp_id", sp);
+			cJSON_AddNumberToObject(so, "m", m);
+			cJSON_AddNumberToObject(so, "table_bytes", (double)pairs * sizeof(struct kxp_mg_pair));
+			cJSON_AddNumberToObject(so, "memlock_bytes", (double)mem);
+			bes = cJSON_AddArrayToObject(so, "backends");
+			cJSON_AddItemToArray(sets, so);
+		} else {
+			printf("%s (sp %u): M=%u, table %zu bytes, kernel memlock %llu bytes\n", names[i].n.key, sp, m,
+			       (size_t)pairs * sizeof(struct kxp_mg_pair), mem);
+			printf("  %6s %-22s %8s %7s\n", "ID", "BACKEND", "ENTRIES", "SHARE");
+		}
+		for (uint32_t j = 0; cnt && ids && j < n_ids; j++) {
+			struct kxp_backend b = {};
+			char bb[32];
+
+			bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_BACKEND), &ids[j], &b);
+			cli_ip_port(b.addr, b.port, bb, sizeof(bb));
+			if (doc) {
+				cJSON *o = cJSON_CreateObject();
+
+				cJSON_AddNumberToObject(o, "id", ids[j]);
+				cJSON_AddStringToObject(o, "backend", bb);
+				cJSON_AddNumberToObject(o, "entries", cnt[j]);
+				cJSON_AddNumberToObject(o, "share", m ? (double)cnt[j] / m : 0);
+				cJSON_AddItemToArray(bes, o);
+			} else {
+				printf("  %6u %-22s %8u %6.2f%%\n", ids[j], bb, cnt[j], m ? 100.0 * cnt[j] / m : 0);
+			}
+		}
+		free(cnt);
+		free(ids);
+	}
+	if (doc) {
+		cli_print_json(doc);
+	} else if (!shown) {
+		cli_error("maglev show: no Maglev table for %s", target);
+		status = 1;
+	}
+out:
+	free(names);
+	free(fes);
+	kxp_dp_close(dp);
+	return status;
+}
+
+struct aff_row {
+	struct kxp_aff_key k;
+	struct kxp_aff_val v;
+};
+
+int cmd_affinity(int argc, char **argv)
+{
+	struct spname_row *names = NULL;
+	struct aff_row *rows = NULL;
+	struct kxp_dp *dp = NULL;
+	size_t n = 0, n_names = 0;
+	struct timespec ts;
+	cJSON *doc = NULL;
+	uint64_t now;
+	int ret, err;
+
+	ret = list_args(argc, argv, "affinity", "list", affinity_help, &dp);
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	err = dump_map(kxp_dp_map_fd(dp, KXP_MAP_AFFINITY), sizeof(struct kxp_aff_key), sizeof(struct kxp_aff_val),
+		       (void **)&rows, &n);
+	if (!err)
+		err = dump_map(kxp_dp_map_fd(dp, KXP_MAP_SPNAME), sizeof(__u32), sizeof(struct kxp_spname),
+			       (void **)&names, &n_names);
+	if (err) {
+		cli_error("affinity list: reading the maps: %s", strerror(-err));
+		free(rows);
+		kxp_dp_close(dp);
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (kxp_cli.json)
+		doc = cJSON_CreateArray();
+	else
+		printf("%-15s %-48s %-22s %s\n", "CLIENT", "SET", "BACKEND", "IDLE");
+	for (size_t i = 0; i < n; i++) {
+		char cb[INET_ADDRSTRLEN], bb[32];
+		const char *set = "?";
+
+		for (size_t j = 0; j < n_names; j++)
+			if (names[j].sp == rows[i].k.sp_id) {
+				names[j].n.key[KXP_SPNAME_LEN - 1] = 0;
+				set = names[j].n.key;
+			}
+		inet_ntop(AF_INET, &rows[i].k.client, cb, sizeof(cb));
+		cli_ip_port(rows[i].v.addr, rows[i].v.port, bb, sizeof(bb));
+		if (doc) {
+			cJSON *o = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(o, "client", cb);
+			cJSON_AddNumberToObject(o, "sp_id", rows[i].k.sp_id);
+			cJSON_AddStringToObject(o, "set", set);
+			cJSON_AddStringToObject(o, "backend", bb);
+			cJSON_AddNumberToObject(o, "backend_id", rows[i].v.backend_id);
+			cJSON_AddNumberToObject(o, "idle_s", secs_since(now, rows[i].v.last_used));
+			cJSON_AddItemToArray(doc, o);
+		} else {
+			printf("%-15s %-48s %-22s %.1f\n", cb, set, bb, secs_since(now, rows[i].v.last_used));
+		}
+	}
+	if (doc)
+		cli_print_json(doc);
+	free(rows);
+	free(names);
 	kxp_dp_close(dp);
 	return 0;
 }

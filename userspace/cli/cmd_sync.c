@@ -25,6 +25,8 @@ static const char sync_help[] =
 	"                [--snat-addr IP] [--snat-port-range MIN-MAX]\n"
 	"                [--external-dev DEV]... [--pod-dev DEV]... [--xdp-mode { native | generic | off }]\n"
 	"                [--max-frontends N] [--max-backends N] [--max-slots N] [--max-ct N] [--max-snat N]\n"
+	"                [--maglev-table-size M]\n"
+	"                [--cgroup-root PATH [--socket-lb { host | all | off }]]\n"
 	"       kxp sync help\n"
 	"\n"
 	"PATH is a JSON/YAML file or a directory of them; together they are the complete state.\n"
@@ -33,7 +35,10 @@ static const char sync_help[] =
 	"2 some objects rejected or not written (the rest applied), 1 nothing done (fatal).\n"
 	"Masquerade uses --snat-addr (default: the primary node IP) and source ports in\n"
 	"--snat-port-range (default 1024-29999: keep it clear of the NodePort range and of\n"
-	"net.ipv4.ip_local_port_range, so no reply can match one of the node's own connections).\n";
+	"net.ipv4.ip_local_port_range, so no reply can match one of the node's own connections).\n"
+	"--cgroup-root attaches the socket hooks (frontends translated at connect/sendmsg) to that\n"
+	"cgroup v2 directory, for sockets of this namespace only (host, the default), of every\n"
+	"namespace (all), or detaches them (off); without it they are left as they are.\n";
 
 #define MAX_PATHS 64
 #define MAX_DEVS 32
@@ -46,6 +51,7 @@ struct sync_args {
 	int ext_idx[MAX_DEVS], pod_idx[MAX_DEVS];
 	size_t n_ext, n_pod;
 	enum kxp_xdp_mode xdp_mode, xdp_used[MAX_DEVS];
+	bool sock_lb_set;
 	struct kxp_node_cfg cfg;
 	struct kxp_dp_opts dp;
 	char node_name[HOST_NAME_MAX + 1];
@@ -99,6 +105,7 @@ static int add_dev(const char *opt, const char *name, const char **v, size_t *n)
 enum {
 	O_INSTANCE = 256, O_FROM, O_NODE_NAME, O_NODE_IP, O_CLUSTER, O_SERVICE, O_NODEPORT, O_MASQ, O_ALGO,
 	O_EXT, O_POD, O_XDP, O_MAXFE, O_MAXBE, O_MAXSLOT, O_MAXCT, O_MAXSNAT, O_SNAT_ADDR, O_SNAT_PORTS,
+	O_CGROUP, O_SOCKLB, O_MAGLEV_M,
 };
 
 static const struct option sync_opts[] = {
@@ -119,8 +126,11 @@ static const struct option sync_opts[] = {
 	{ "max-slots", required_argument, NULL, O_MAXSLOT },
 	{ "max-ct", required_argument, NULL, O_MAXCT },
 	{ "max-snat", required_argument, NULL, O_MAXSNAT },
+	{ "maglev-table-size", required_argument, NULL, O_MAGLEV_M },
 	{ "snat-addr", required_argument, NULL, O_SNAT_ADDR },
 	{ "snat-port-range", required_argument, NULL, O_SNAT_PORTS },
+	{ "cgroup-root", required_argument, NULL, O_CGROUP },
+	{ "socket-lb", required_argument, NULL, O_SOCKLB },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -134,6 +144,7 @@ static int parse_args(int argc, char **argv, struct sync_args *a)
 
 	a->cfg.nodeport_primary = true;
 	a->xdp_mode = KXP_XDP_NATIVE;
+	a->dp.sock_lb = KXP_SOCK_HOST;
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:h", sync_opts, NULL)) != -1) {
@@ -256,6 +267,26 @@ static int parse_args(int argc, char **argv, struct sync_args *a)
 			if (parse_u32("--max-snat", optarg, &a->dp.max_snat))
 				return 1;
 			break;
+		case O_MAGLEV_M: /* checked (prime, 251..131071) by the loader */
+			if (parse_u32("--maglev-table-size", optarg, &a->dp.maglev_m))
+				return 1;
+			break;
+		case O_CGROUP:
+			a->dp.cgroup_root = optarg;
+			break;
+		case O_SOCKLB:
+			a->sock_lb_set = true;
+			if (!strcmp(optarg, "host"))
+				a->dp.sock_lb = KXP_SOCK_HOST;
+			else if (!strcmp(optarg, "all"))
+				a->dp.sock_lb = KXP_SOCK_ALL;
+			else if (!strcmp(optarg, "off"))
+				a->dp.sock_lb = KXP_SOCK_OFF;
+			else {
+				cli_error("sync: --socket-lb: \"%s\" is not host, all or off", optarg);
+				return 1;
+			}
+			break;
 		case 'h':
 			return -1;
 		case ':':
@@ -274,6 +305,11 @@ static int parse_args(int argc, char **argv, struct sync_args *a)
 	}
 	if (!a->instance) {
 		cli_error("sync: --instance NAME is required");
+		return 1;
+	}
+	/* never a default cgroup: attaching to the host's root must be asked for */
+	if (a->sock_lb_set && !a->dp.cgroup_root) {
+		cli_error("sync: --socket-lb needs --cgroup-root PATH");
 		return 1;
 	}
 	if (!a->n_paths) {
@@ -300,6 +336,11 @@ static int parse_args(int argc, char **argv, struct sync_args *a)
 			a->pod_idx[i - a->n_ext] = idx;
 	}
 	return 0;
+}
+
+static const char *sock_lb_name(int m)
+{
+	return m == KXP_SOCK_HOST ? "host" : m == KXP_SOCK_ALL ? "all" : "off";
 }
 
 static const char *xdp_name(enum kxp_xdp_mode m)
@@ -489,6 +530,12 @@ int cmd_sync(int argc, char **argv)
 			cJSON_AddStringToObject(o, "message", line);
 			cJSON_AddItemToArray(arr, o);
 		}
+		if (a.dp.cgroup_root) {
+			cJSON *so = cJSON_AddObjectToObject(doc, "socket_lb");
+
+			cJSON_AddStringToObject(so, "cgroup", a.dp.cgroup_root);
+			cJSON_AddStringToObject(so, "mode", sock_lb_name(a.dp.sock_lb));
+		}
 		cJSON_AddItemToObject(doc, "attached", att);
 		cJSON_AddItemToObject(doc, "warnings", warn);
 		att = warn = NULL;
@@ -506,6 +553,8 @@ int cmd_sync(int argc, char **argv)
 			printf("attached %s: xdp (%s), tc ingress+egress\n", a.ext[i], xdp_name(a.xdp_used[i]));
 		for (size_t i = 0; i < a.n_pod; i++)
 			printf("attached %s: tc ingress+egress\n", a.pod[i]);
+		if (a.dp.cgroup_root)
+			printf("socket LB %s on cgroup %s\n", sock_lb_name(a.dp.sock_lb), a.dp.cgroup_root);
 		if (diags.n)
 			printf("%zu object(s) rejected (see above)\n", diags.n);
 		if (st.n_failed)

@@ -17,7 +17,8 @@ static const char usage_text[] =
 	"Usage: kxp [OPTIONS] OBJECT { COMMAND | help }\n"
 	"       kxp help\n"
 	"\n"
-	"OBJECT := { agent | sync | cleanup | svc | backend | ct | stats | trace | version }\n"
+	"OBJECT := { agent | sync | cleanup | svc | backend | ct | stats | trace | maglev | affinity |\n"
+	"           version }\n"
 	"OPTIONS := { --netns NAME | -o { json | table } | -d }\n"
 	"\n"
 	"  agent    the node daemon: watch the API server and keep the maps in step\n"
@@ -70,7 +71,7 @@ static const struct cmd {
 } cmds[] = {
 	{ "help", cmd_help },	    { "agent", cmd_agent }, { "sync", cmd_sync },   { "cleanup", cmd_cleanup }, { "svc", cmd_svc },
 	{ "backend", cmd_backend }, { "ct", cmd_ct },	    { "stats", cmd_stats },	{ "trace", cmd_trace },
-	{ "version", cmd_version },
+	{ "version", cmd_version }, { "maglev", cmd_maglev }, { "affinity", cmd_affinity },
 };
 
 static bool exact(const struct cmd *c, const char *arg)

@@ -2,15 +2,19 @@
  * fixed handle/priority, recorded per instance in /run/kxp/<instance>/
  * attachments so `kxp cleanup` detaches exactly what kxp attached and
  * deletes a clsact qdisc only when kxp created it. Netlink attachments
- * outlive the process, which is what an agent restart needs. */
+ * outlive the process, which is what an agent restart needs. The socket
+ * hooks go to a cgroup v2 directory (multi-attach, also outliving the
+ * process), recorded in /run/kxp/<instance>/cgroups. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -18,6 +22,10 @@
 #include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+
+#include <kxp/abi.h>
+
+#include "kxp_sock.skel.h"
 
 #include "dataplane/dp_internal.h"
 #include "lib/netlink.h"
@@ -435,6 +443,291 @@ static int unpin_dir(const char *instance)
 	return err;
 }
 
+/* ---- socket hooks on a cgroup ------------------------------------------ */
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+static const struct {
+	const char *name; /* program name as the kernel keeps it (<= 15 chars) */
+	enum bpf_attach_type type;
+} sock_hooks[] = {
+	{ "kxp_connect4", BPF_CGROUP_INET4_CONNECT },
+	{ "kxp_sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
+	{ "kxp_recvmsg4", BPF_CGROUP_UDP4_RECVMSG },
+	{ "kxp_getpeer4", BPF_CGROUP_INET4_GETPEERNAME },
+};
+#define N_SOCK_HOOKS (sizeof(sock_hooks) / sizeof(sock_hooks[0]))
+
+static uint32_t kxp_prog_id_of_fd(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+static int sock_prog_fd(const struct kxp_dp *dp, size_t i)
+{
+	struct bpf_program *p[N_SOCK_HOOKS] = {
+		dp->sock->progs.kxp_connect4, dp->sock->progs.kxp_sendmsg4,
+		dp->sock->progs.kxp_recvmsg4, dp->sock->progs.kxp_getpeer4,
+	};
+
+	return bpf_program__fd(p[i]);
+}
+
+static void cg_state_path(const char *instance, char *dir, size_t dlen, char *file, size_t flen)
+{
+	snprintf(dir, dlen, "%s/%s", KXP_STATE_DIR, instance);
+	snprintf(file, flen, "%s/%s/cgroups", KXP_STATE_DIR, instance);
+}
+
+/* The recorded cgroup directories of an instance, one a line, into v (at most max). */
+static size_t cg_state_load(const char *instance, char (*v)[PATH_MAX], size_t max)
+{
+	char dir[PATH_MAX], file[PATH_MAX], line[PATH_MAX];
+	size_t n = 0;
+	FILE *f;
+
+	cg_state_path(instance, dir, sizeof(dir), file, sizeof(file));
+	f = fopen(file, "re");
+	if (!f)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '/')
+			snprintf(v[n++], PATH_MAX, "%s", line);
+	}
+	fclose(f);
+	return n;
+}
+
+#define MAX_CGROUPS 16
+
+/* Add (on) or remove (!on) one path in the instance's cgroup record. */
+static int cg_record(const char *instance, const char *path, bool on)
+{
+	char dir[PATH_MAX], file[PATH_MAX], tmp[PATH_MAX + 8];
+	static char v[MAX_CGROUPS + 1][PATH_MAX];
+	size_t n, keep = 0;
+	bool have = false;
+	FILE *f;
+
+	n = cg_state_load(instance, v, MAX_CGROUPS);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(v[i], path)) {
+			have = true;
+			if (!on)
+				continue;
+		}
+		if (keep != i)
+			memcpy(v[keep], v[i], PATH_MAX);
+		keep++;
+	}
+	if (on && !have) {
+		if (keep >= MAX_CGROUPS)
+			return -ENOSPC;
+		snprintf(v[keep++], PATH_MAX, "%s", path);
+	}
+	cg_state_path(instance, dir, sizeof(dir), file, sizeof(file));
+	if (!keep) {
+		if (unlink(file) && errno != ENOENT)
+			return -errno;
+		rmdir(dir); /* still holds the device record: fine */
+		return 0;
+	}
+	if (mkdir(KXP_STATE_DIR, 0755) && errno != EEXIST)
+		return -errno;
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	for (size_t i = 0; i < keep; i++)
+		fprintf(f, "%s\n", v[i]);
+	if (fclose(f)) {
+		unlink(tmp);
+		return -errno;
+	}
+	return rename(tmp, file) ? -errno : 0;
+}
+
+/* Id of this instance's program on one hook of a cgroup (0 if none). */
+static int cg_find_ours(int cg_fd, size_t hook, const struct idlist *ids, uint32_t *out)
+{
+	__u32 prog_ids[256], cnt = 256, flags = 0;
+	int err;
+
+	*out = 0;
+	err = bpf_prog_query(cg_fd, sock_hooks[hook].type, 0, &flags, prog_ids, &cnt);
+	if (err)
+		return err < 0 ? err : -errno;
+	for (__u32 j = 0; j < cnt; j++)
+		if (prog_is_ours(prog_ids[j], sock_hooks[hook].name, ids)) {
+			*out = prog_ids[j];
+			return 0;
+		}
+	return 0;
+}
+
+static int cg_detach_ours(int cg_fd, const struct idlist *ids)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < N_SOCK_HOOKS; i++) {
+		uint32_t id;
+		int fd, err = cg_find_ours(cg_fd, i, ids, &id);
+
+		if (!err && id) {
+			fd = bpf_prog_get_fd_by_id(id);
+			err = fd < 0 ? -errno : bpf_prog_detach2(fd, cg_fd, sock_hooks[i].type);
+			if (fd >= 0)
+				close(fd);
+			if (err > 0)
+				err = -err;
+		}
+		if (err && !first)
+			first = err;
+	}
+	return first;
+}
+
+/* A cgroup v2 directory, opened; -ENOTDIR if it is something else. */
+static int cg_open(const char *path)
+{
+	struct statfs st;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstatfs(fd, &st) || st.f_type != CGROUP2_SUPER_MAGIC) {
+		close(fd);
+		return -ENOTDIR;
+	}
+	return fd;
+}
+
+static int netns_cookie(uint64_t *out)
+{
+	socklen_t len = sizeof(*out);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, out, &len))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int kxp_dp_attach_sock(struct kxp_dp *dp, const char *cgroup, int mode)
+{
+	struct kxp_sock_cfg sc = { .mode = (uint32_t)mode };
+	char path[PATH_MAX];
+	struct idlist ids;
+	__u32 zero = 0;
+	int cg_fd, err = 0;
+
+	if (!dp || dp->trace || !dp->sock || !cgroup)
+		return -EPERM;
+	if (mode != KXP_SOCK_OFF && mode != KXP_SOCK_HOST && mode != KXP_SOCK_ALL)
+		return -EINVAL;
+	if (!realpath(cgroup, path))
+		return -errno;
+	cg_fd = cg_open(path);
+	if (cg_fd < 0)
+		return cg_fd;
+	/* Scope first: off makes any program still attached a no-op at once. */
+	if (mode != KXP_SOCK_OFF) {
+		uint64_t cookie = 0;
+
+		err = netns_cookie(&cookie);
+		if (err)
+			goto out;
+		sc.netns_cookie = cookie;
+	}
+	if (bpf_map_update_elem(dp->map_fd[KXP_MAP_SOCKCFG], &zero, &sc, BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
+	dp_map_ids(dp, &ids);
+	if (mode == KXP_SOCK_OFF) {
+		err = cg_detach_ours(cg_fd, &ids);
+		if (!err && !dp->no_pin)
+			err = cg_record(dp->instance, path, false);
+		goto out;
+	}
+	/* Recorded before attaching, so cleanup finds a half-done attach. */
+	if (!dp->no_pin && (err = cg_record(dp->instance, path, true)))
+		goto out;
+	for (size_t i = 0; i < N_SOCK_HOOKS; i++) {
+		LIBBPF_OPTS(bpf_prog_attach_opts, ao, .flags = BPF_F_ALLOW_MULTI);
+		int fd = sock_prog_fd(dp, i), old_fd = -1;
+		uint32_t old;
+
+		err = cg_find_ours(cg_fd, i, &ids, &old);
+		if (err)
+			goto out;
+		if (old && old == kxp_prog_id_of_fd(fd))
+			continue; /* this very program is attached already */
+		if (old) {
+			old_fd = bpf_prog_get_fd_by_id(old);
+			if (old_fd < 0) {
+				err = -errno;
+				goto out;
+			}
+			ao.flags |= BPF_F_REPLACE;
+			ao.replace_prog_fd = old_fd;
+		}
+		err = bpf_prog_attach_opts(fd, cg_fd, sock_hooks[i].type, &ao);
+		if (old_fd >= 0)
+			close(old_fd);
+		if (err) {
+			err = err < 0 ? err : -errno;
+			if (err == -EPERM)
+				err = -EBUSY; /* a non-multi program holds the hook */
+			goto out;
+		}
+	}
+out:
+	close(cg_fd);
+	return err;
+}
+
+/* Detach the instance's socket hooks from every cgroup it recorded. */
+static int cleanup_cgroups(const char *instance, const struct idlist *ids)
+{
+	static char v[MAX_CGROUPS][PATH_MAX];
+	size_t n = cg_state_load(instance, v, MAX_CGROUPS);
+	int first = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int fd = cg_open(v[i]), err;
+
+		if (fd == -ENOENT || fd == -ENOTDIR) {
+			cg_record(instance, v[i], false); /* the cgroup is gone, and its programs */
+			continue;
+		}
+		if (fd < 0) {
+			if (!first)
+				first = fd;
+			continue;
+		}
+		err = cg_detach_ours(fd, ids);
+		close(fd);
+		if (!err)
+			err = cg_record(instance, v[i], false);
+		if (err && !first)
+			first = err;
+	}
+	return first;
+}
+
 int kxp_dp_cleanup(const char *instance)
 {
 	struct att_list l;
@@ -446,6 +739,7 @@ int kxp_dp_cleanup(const char *instance)
 	if (!kxp_instance_name_ok(instance))
 		return -EINVAL;
 	instance_map_ids(instance, &ids);
+	first = cleanup_cgroups(instance, &ids);
 	err = state_load(instance, &l);
 	if (err)
 		return err;

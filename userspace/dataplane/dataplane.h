@@ -12,6 +12,8 @@ enum kxp_map_id {
 	KXP_MAP_SVC, KXP_MAP_SLOT, KXP_MAP_BACKEND, KXP_MAP_REVNAT, KXP_MAP_CT, KXP_MAP_SNAT,
 	KXP_MAP_NODEIP, KXP_MAP_LBSR, KXP_MAP_CONFIG, KXP_MAP_STATS, KXP_MAP_REASONS,
 	KXP_MAP_FRAG, KXP_MAP_REJRL,
+	KXP_MAP_SOCKCFG, KXP_MAP_SOCKREV,   /* socket LB (appended) */
+	KXP_MAP_MAGLEV, KXP_MAP_RR, KXP_MAP_MEMBER, KXP_MAP_AFFINITY, KXP_MAP_SPNAME, /* selection (appended) */
 	KXP_MAP__COUNT,
 };
 
@@ -28,6 +30,15 @@ struct kxp_dp_opts {
 	bool no_pin;                /* test use: maps created unpinned (instance ignored) */
 	char *errbuf;               /* optional: a one-line explanation of a failure */
 	size_t errbuf_len;
+	/* appended: socket LB. With cgroup_root, kxp_dp_open also loads the
+	 * cgroup socket hooks and applies sock_lb there (kxp_dp_attach_sock);
+	 * NULL leaves whatever is attached alone. */
+	const char *cgroup_root;    /* a cgroup v2 directory */
+	int sock_lb;                /* enum kxp_sock_mode (abi.h), default 0 = off */
+	/* appended: entries per Maglev table (prime, KXP_MAGLEV_M_MIN..MAX);
+	 * 0 = the pinned instance's, else KXP_MAGLEV_M_DEF. A value different
+	 * from a pinned instance's is refused (-EINVAL): its tables are sized. */
+	uint32_t maglev_m;
 };
 
 struct kxp_dp;
@@ -51,6 +62,12 @@ const struct kxp_trace_res *kxp_dp_trace_res(const struct kxp_dp *dp, int stage)
 /* Attachments in the current network namespace. Idempotent (replace in place). */
 int kxp_dp_attach_xdp(struct kxp_dp *dp, int ifindex, enum kxp_xdp_mode mode, enum kxp_xdp_mode *used);
 int kxp_dp_attach_tc(struct kxp_dp *dp, int ifindex);   /* ingress + egress */
+/* Socket LB: write the scope (mode and the current netns's cookie) and attach
+ * connect4/sendmsg4/recvmsg4/getpeername4 to the cgroup v2 directory (multi-
+ * attach, replacing this instance's earlier programs in place; other
+ * programs there are left alone); KXP_SOCK_OFF detaches them. Recorded for
+ * kxp_dp_cleanup. Needs a dp opened with cgroup_root (else -EPERM). */
+int kxp_dp_attach_sock(struct kxp_dp *dp, const char *cgroup, int mode);
 
 /* Write the desired state: diff against what the maps hold and apply only the
  * differences, in an order that never exposes a half-written service.
@@ -71,6 +88,9 @@ struct kxp_apply_stats {
 	char failed[8][128];        /* the first min(n_failed, 8) of them, described */
 	/* appended for the agent (per-service apply) */
 	uint32_t conflicts;         /* frontends another Service holds (left alone) */
+	/* appended for selection */
+	uint32_t maglev_built;      /* Maglev tables built and swapped in */
+	uint32_t maglev_removed;    /* Maglev tables dropped */
 };
 int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st);
 /* Apply one Service's part of the desired state: d holds only the frontends

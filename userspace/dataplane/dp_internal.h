@@ -11,6 +11,7 @@
 
 struct kxp_xdp_bpf;
 struct kxp_tc_bpf;
+struct kxp_sock_bpf;
 struct kxp_wcache;
 
 #define KXP_PIN_ROOT "/sys/fs/bpf"
@@ -21,9 +22,11 @@ struct kxp_dp {
 	bool trace, no_pin;
 	struct kxp_xdp_bpf *xdp;     /* NULL for kxp_dp_open_pinned */
 	struct kxp_tc_bpf *tc;
+	struct kxp_sock_bpf *sock;    /* socket hooks, loaded only for opts.cgroup_root */
 	int map_fd[KXP_MAP__COUNT];
 	bool own_fd[KXP_MAP__COUNT]; /* fd opened by us (pinned-only), not by libbpf */
 	uint32_t map_max[KXP_MAP__COUNT];
+	uint32_t maglev_m;           /* entries per Maglev table (kxp_config.maglev_m) */
 	struct kxp_wcache *wc;       /* writer's mirror of the maps, built on first apply */
 };
 

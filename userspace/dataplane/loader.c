@@ -1,5 +1,6 @@
-/* Loader: open the XDP and TC skeletons, create or adopt the pinned maps of
- * an instance (/sys/fs/bpf/kxp-<instance>/<map name>), load, pin. */
+/* Loader: open the XDP and TC skeletons (and the socket hooks' when asked),
+ * create or adopt the pinned maps of an instance
+ * (/sys/fs/bpf/kxp-<instance>/<map name>), load, pin. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,10 +17,12 @@
 
 #include <kxp/abi.h>
 
+#include "kxp_sock.skel.h"
 #include "kxp_tc.skel.h"
 #include "kxp_xdp.skel.h"
 
 #include "dataplane/dp_internal.h"
+#include "lb/maglev.h"
 
 /* What a pinned map must look like to be adopted without loading an object
  * (kxp_dp_open_pinned); the loader compares against the object instead. */
@@ -41,6 +44,13 @@ static const struct {
 	[KXP_MAP_REASONS] = { KXP_PIN_REASONS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) },
 	[KXP_MAP_FRAG] = { KXP_PIN_FRAG, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_frag_key), sizeof(struct kxp_frag_val) },
 	[KXP_MAP_REJRL] = { KXP_PIN_REJRL, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct kxp_tbucket) },
+	[KXP_MAP_SOCKCFG] = { KXP_PIN_SOCKCFG, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_sock_cfg) },
+	[KXP_MAP_SOCKREV] = { KXP_PIN_SOCKREV, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_sock_key), sizeof(struct kxp_sock_val) },
+	[KXP_MAP_MAGLEV] = { KXP_PIN_MAGLEV, BPF_MAP_TYPE_ARRAY_OF_MAPS, sizeof(__u32), sizeof(__u32) },
+	[KXP_MAP_RR] = { KXP_PIN_RR, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(__u32) },
+	[KXP_MAP_MEMBER] = { KXP_PIN_MEMBER, BPF_MAP_TYPE_HASH, sizeof(struct kxp_member_key), sizeof(__u32) },
+	[KXP_MAP_AFFINITY] = { KXP_PIN_AFFINITY, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_aff_key), sizeof(struct kxp_aff_val) },
+	[KXP_MAP_SPNAME] = { KXP_PIN_SPNAME, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct kxp_spname) },
 };
 
 const char *kxp_map_pin_name(enum kxp_map_id id)
@@ -134,6 +144,38 @@ static int check_layout_version(int cfg_fd, const struct kxp_dp_opts *o, const c
 	return 0;
 }
 
+/* The Maglev table size of an instance: the pinned config's (its tables and
+ * the outer map's inner template have that size), else the requested one. */
+static int choose_maglev_m(struct kxp_dp *dp, const struct kxp_dp_opts *o)
+{
+	struct kxp_config cfg = {};
+	__u32 zero = 0;
+	int fd = -ENOENT;
+
+	dp->maglev_m = o->maglev_m ? o->maglev_m : KXP_MAGLEV_M_DEF;
+	if (!kxp_maglev_m_ok(dp->maglev_m)) {
+		set_err(o, "Maglev table size %u: want a prime in %u..%u", dp->maglev_m, KXP_MAGLEV_M_MIN,
+			KXP_MAGLEV_M_MAX);
+		return -EINVAL;
+	}
+	if (!o->no_pin)
+		fd = pin_open(dp, KXP_MAP_CONFIG);
+	if (fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &zero, &cfg))
+		cfg.maglev_m = 0;
+	close(fd);
+	if (!cfg.maglev_m)
+		return 0;
+	if (o->maglev_m && o->maglev_m != cfg.maglev_m) {
+		set_err(o, "instance %s: its Maglev tables have %u entries, not %u; run `kxp cleanup --instance %s` to change it",
+			dp->instance, cfg.maglev_m, o->maglev_m, dp->instance);
+		return -EINVAL;
+	}
+	dp->maglev_m = cfg.maglev_m;
+	return 0;
+}
+
 /* Adopt a pinned map for an object's map after checking it has the same
  * shape; a different shape means an incompatible kxp made the pins. */
 static int adopt_pin(struct bpf_map *map, int fd, const char *instance, const struct kxp_dp_opts *o)
@@ -172,7 +214,13 @@ static uint32_t default_size(enum kxp_map_id id, const struct kxp_dp_opts *o)
 	case KXP_MAP_REVNAT:
 		return fe;
 	case KXP_MAP_STATS:
+	case KXP_MAP_MAGLEV: /* indexed by sp id (as many as frontends at most) */
+	case KXP_MAP_RR:
 		return fe + 1; /* indexed by fe id, ids start at 1 */
+	case KXP_MAP_SPNAME:
+		return fe;
+	case KXP_MAP_MEMBER:
+		return opt_or(o->max_slots, KXP_DEF_MAX_SLOTS); /* one per slot */
 	case KXP_MAP_BACKEND:
 		return opt_or(o->max_backends, KXP_DEF_MAX_BACKENDS);
 	case KXP_MAP_SLOT:
@@ -190,7 +238,7 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 {
 	bool reused[KXP_MAP__COUNT] = {};
 	struct kxp_dp *dp;
-	int err, i;
+	int err, i, mg_tmpl = -1;
 
 	*out = NULL;
 	if (!o->no_pin && !kxp_instance_name_ok(o->instance)) {
@@ -218,7 +266,10 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 
 	dp->xdp = kxp_xdp_bpf__open();
 	dp->tc = kxp_tc_bpf__open();
-	if (!dp->xdp || !dp->tc) {
+	/* test_run cannot run sock_addr programs: never part of a trace copy */
+	if (o->cgroup_root && !o->trace)
+		dp->sock = kxp_sock_bpf__open();
+	if (!dp->xdp || !dp->tc || (o->cgroup_root && !o->trace && !dp->sock)) {
 		err = errno ? -errno : -ENOMEM;
 		set_err(o, "cannot open the BPF objects: %s", strerror(-err));
 		goto fail;
@@ -229,6 +280,20 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 		dp->tc->rodata->kxp_trace_mode = 1;
 	}
 
+	err = choose_maglev_m(dp, o);
+	if (err)
+		goto fail;
+	/* Every inner table has the template's size, so lookups in them stay
+	 * inlined. libbpf 1.1 cannot resize the object's own template (its
+	 * inner map has no object): give it one of the instance's size. */
+	mg_tmpl = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kxp_mg_tmpl", sizeof(__u32), sizeof(struct kxp_mg_pair),
+				 KXP_MAGLEV_PAIRS(dp->maglev_m), NULL);
+	if (mg_tmpl < 0 || (err = bpf_map__set_inner_map_fd(dp->xdp->maps.kxp_maglev, mg_tmpl)) ||
+	    (err = bpf_map__set_inner_map_fd(dp->tc->maps.kxp_maglev, mg_tmpl))) {
+		err = mg_tmpl < 0 ? -errno : err;
+		set_err(o, "kxp_maglev: cannot set its inner map template: %s", strerror(-err));
+		goto fail;
+	}
 	for (i = 0; i < KXP_MAP__COUNT; i++) {
 		struct bpf_map *map = bpf_object__find_map_by_name(dp->xdp->obj, map_desc[i].name);
 		int fd = -ENOENT;
@@ -296,9 +361,27 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 		set_err(o, "cannot load the TC programs: %s", strerror(-err));
 		goto fail;
 	}
+	if (dp->sock) {
+		for (i = 0; i < KXP_MAP__COUNT; i++) {
+			struct bpf_map *sm = bpf_object__find_map_by_name(dp->sock->obj, map_desc[i].name);
+
+			if (!sm || (err = bpf_map__reuse_fd(sm, dp->map_fd[i]))) {
+				err = sm ? err : -ENOENT;
+				set_err(o, "map %s: cannot share it with the socket hooks: %s", map_desc[i].name,
+					strerror(-err));
+				goto fail;
+			}
+		}
+		err = kxp_sock_bpf__load(dp->sock);
+		if (err) {
+			set_err(o, "cannot load the socket hooks (cgroup connect4/sendmsg4/recvmsg4/getpeername4): %s",
+				strerror(-err));
+			goto fail;
+		}
+	}
 
 	if (!reused[KXP_MAP_CONFIG] && !o->trace) {
-		struct kxp_config cfg = { .layout_version = KXP_LAYOUT_VERSION };
+		struct kxp_config cfg = { .layout_version = KXP_LAYOUT_VERSION, .maglev_m = dp->maglev_m };
 		__u32 zero = 0;
 
 		if (bpf_map_update_elem(dp->map_fd[KXP_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
@@ -328,9 +411,22 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 			}
 		}
 	}
+	if (dp->sock) {
+		err = kxp_dp_attach_sock(dp, o->cgroup_root, o->sock_lb);
+		if (err) {
+			set_err(o, "socket LB on cgroup %s: %s", o->cgroup_root,
+				err == -EBUSY ? "a program there does not allow others beside it" :
+				err == -ENOTDIR ? "not a cgroup v2 directory" : strerror(-err));
+			goto fail;
+		}
+	}
+	if (mg_tmpl >= 0)
+		close(mg_tmpl); /* loaded: the outer map keeps its own copy of the template */
 	*out = dp;
 	return 0;
 fail:
+	if (mg_tmpl >= 0)
+		close(mg_tmpl);
 	kxp_dp_close(dp);
 	return err;
 }
@@ -377,6 +473,13 @@ int kxp_dp_open_pinned(struct kxp_dp **out, const char *instance)
 	err = check_layout_version(dp->map_fd[KXP_MAP_CONFIG], NULL, instance);
 	if (err)
 		goto fail;
+	{
+		struct kxp_config cfg = {};
+		__u32 zero = 0;
+
+		if (!bpf_map_lookup_elem(dp->map_fd[KXP_MAP_CONFIG], &zero, &cfg))
+			dp->maglev_m = cfg.maglev_m;
+	}
 	*out = dp;
 	return 0;
 fail:
@@ -392,6 +495,7 @@ void kxp_dp_close(struct kxp_dp *dp)
 	for (int i = 0; i < KXP_MAP__COUNT; i++)
 		if (dp->own_fd[i] && dp->map_fd[i] >= 0)
 			close(dp->map_fd[i]);
+	kxp_sock_bpf__destroy(dp->sock);
 	kxp_tc_bpf__destroy(dp->tc);
 	kxp_xdp_bpf__destroy(dp->xdp);
 	free(dp);

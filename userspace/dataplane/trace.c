@@ -37,6 +37,8 @@ static const char *const reason_names[KXP_R_MAX] = {
 	[KXP_R_FRAG_NEEDED] = "frag_needed",
 	[KXP_R_ICMP_ERR] = "icmp_err",
 	[KXP_R_NO_REJECT] = "no_reject",
+	[KXP_R_SOCK_XLATE] = "sock_xlate",
+	[KXP_R_SOCK_REVNAT] = "sock_revnat",
 };
 
 const char *kxp_reason_name(unsigned r)

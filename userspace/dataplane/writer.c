@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "dataplane/dp_internal.h"
+#include "lb/maglev.h"
 
 /* ---- a u64-keyed open-addressing hash with inline values ------------------ */
 
@@ -247,6 +249,10 @@ struct kxp_wcache {
 	struct owner *owners;
 	size_t n_owners, cap_owners;
 	bool owners_ok;
+	/* selection state (no copy of any table: fingerprints and keys only) */
+	struct htab mg;      /* sp_id -> fingerprint of its Maglev table (uint64_t) */
+	struct htab member;  /* sp_id << 32 | backend id -> 1 (kxp_member4 entries) */
+	struct htab spname;  /* sp_id -> fnv64 of the set key in kxp_spname */
 };
 
 static uint64_t svc_k(const struct kxp_svc_key *k)
@@ -388,6 +394,9 @@ void kxp_wcache_free(struct kxp_wcache *wc)
 	ht_free(&wc->revnat);
 	ht_free(&wc->nodeip);
 	ht_free(&wc->lbsr);
+	ht_free(&wc->mg);
+	ht_free(&wc->member);
+	ht_free(&wc->spname);
 	free(wc);
 }
 
@@ -505,6 +514,78 @@ static int load_lbsr(struct kxp_wcache *wc, const void *k, const void *v)
 	return lbsr_add(&wc->lbsr, lk->fe_id, lk->addr, lk->prefixlen - 32);
 }
 
+static uint64_t member_k(uint32_t sp, uint32_t be)
+{
+	return (uint64_t)sp << 32 | be;
+}
+
+/* Membership entries name backends by address; map them back to ids. One
+ * that names no backend (left over by an interrupted writer) is deleted. */
+static int load_members(struct kxp_dp *dp, struct kxp_wcache *wc)
+{
+	struct kxp_member_key k, next, *prev = NULL;
+	uint8_t one = 1;
+	int fd = dp->map_fd[KXP_MAP_MEMBER];
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		const uint32_t *id = ht_get(&wc->be_addr, be_k(next.addr, next.port, next.proto));
+		const struct slots *s = ht_get(&wc->slots, next.sp_id);
+		bool in_slots = false;
+
+		k = next;
+		prev = &k;
+		for (uint32_t j = 0; id && s && j < s->n && !in_slots; j++)
+			in_slots = s->be[j] == *id;
+		if (!in_slots) {
+			bpf_map_delete_elem(fd, &k);
+			prev = NULL; /* the walk restarts: deleting may reorder the iteration */
+			continue;
+		}
+		if (!ht_put(&wc->member, member_k(next.sp_id, *id), &one))
+			return -ENOMEM;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+/* Which sets have a Maglev table, and the fingerprint stored in it. */
+static int load_maglev(struct kxp_dp *dp, struct kxp_wcache *wc)
+{
+	int fd = dp->map_fd[KXP_MAP_MAGLEV];
+
+	for (uint32_t sp = 1; sp < dp->map_max[KXP_MAP_MAGLEV]; sp++) {
+		uint32_t inner_id, m = dp->maglev_m, k;
+		struct kxp_mg_pair a = {}, b = {};
+		uint64_t fp;
+		int ifd;
+
+		if (bpf_map_lookup_elem(fd, &sp, &inner_id))
+			continue;
+		ifd = bpf_map_get_fd_by_id(inner_id);
+		if (ifd < 0)
+			continue;
+		k = m / 2;
+		bpf_map_lookup_elem(ifd, &k, &a);
+		k = (m + 1) / 2;
+		bpf_map_lookup_elem(ifd, &k, &b);
+		close(ifd);
+		fp = (uint64_t)b.id[(m + 1) & 1] << 32 | a.id[m & 1];
+		if (!ht_put(&wc->mg, sp, &fp))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int load_spname(struct kxp_wcache *wc, const void *k, const void *v)
+{
+	struct kxp_spname n;
+	uint64_t h;
+
+	memcpy(&n, v, sizeof(n));
+	n.key[sizeof(n.key) - 1] = 0;
+	h = fnv64(n.key);
+	return ht_put(&wc->spname, *(const uint32_t *)k, &h) ? 0 : -ENOMEM;
+}
+
 static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 {
 	struct kxp_wcache *wc = calloc(1, sizeof(*wc));
@@ -523,6 +604,9 @@ static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 	wc->be_ref.vsize = sizeof(uint32_t);
 	wc->owner_by_name.vsize = sizeof(uint32_t);
 	wc->fe_owner.vsize = sizeof(uint32_t);
+	wc->mg.vsize = sizeof(uint64_t);
+	wc->member.vsize = 1;
+	wc->spname.vsize = sizeof(uint64_t);
 	err = map_walk(dp->map_fd[KXP_MAP_SVC], sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val), load_svc, wc);
 	if (!err)
 		err = map_walk(dp->map_fd[KXP_MAP_SLOT], sizeof(struct kxp_slot_key), 4, load_slot, wc);
@@ -536,6 +620,12 @@ static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 		err = map_walk(dp->map_fd[KXP_MAP_LBSR], sizeof(struct kxp_lbsr_key), 1, load_lbsr, wc);
 	if (!err && bpf_map_lookup_elem(dp->map_fd[KXP_MAP_CONFIG], &zero, &wc->cfg))
 		err = -errno;
+	if (!err)
+		err = load_members(dp, wc);
+	if (!err)
+		err = load_maglev(dp, wc);
+	if (!err)
+		err = map_walk(dp->map_fd[KXP_MAP_SPNAME], 4, sizeof(struct kxp_spname), load_spname, wc);
 	if (err) {
 		kxp_wcache_free(wc);
 		return err;
@@ -641,6 +731,7 @@ static int write_config_nodeips(struct apply_ctx *c, const struct kxp_desired *d
 	int err;
 
 	cfg.layout_version = KXP_LAYOUT_VERSION;
+	cfg.maglev_m = c->dp->maglev_m;
 	if (memcmp(&cfg, &c->wc->cfg, sizeof(cfg))) {
 		err = upd(c, KXP_MAP_CONFIG, &zero, &cfg);
 		if (err)
@@ -734,6 +825,237 @@ static int ids_rebuild(struct kxp_dp *dp, struct kxp_wcache *wc)
 	return 0;
 }
 
+/* ---- selection state of a set: membership, Maglev table, name ------------- */
+
+static int member_del(struct apply_ctx *c, uint32_t sp, uint32_t id)
+{
+	const struct kxp_backend *b = ht_get(&c->wc->be, id);
+	int err;
+
+	if (!ht_get(&c->wc->member, member_k(sp, id)))
+		return 0;
+	if (b) {
+		struct kxp_member_key k = { .sp_id = sp, .addr = b->addr, .port = b->port, .proto = b->proto };
+
+		err = del(c, KXP_MAP_MEMBER, &k);
+		if (err)
+			return err;
+	}
+	ht_del(&c->wc->member, member_k(sp, id));
+	return 0;
+}
+
+/* kxp_member4 after a set's slots changed: entries for its backends now,
+ * none for those that left (old: the slot list before, n_old entries). */
+static int sync_members(struct apply_ctx *c, const struct wset *w, const char *name, const uint32_t *old,
+			uint32_t n_old)
+{
+	struct htab now = { .vsize = 1 };
+	uint8_t one = 1;
+	int err = 0;
+
+	for (uint32_t i = 0; i < w->eff_n; i++) {
+		uint32_t id = w->be[i];
+		const struct kxp_backend *b = ht_get(&c->wc->be, id);
+		struct kxp_member_key k;
+
+		if (!ht_put(&now, id, &one)) {
+			err = -ENOMEM;
+			goto out;
+		}
+		if (!b || ht_get(&c->wc->member, member_k(w->sp_id, id)))
+			continue;
+		k = (struct kxp_member_key){ .sp_id = w->sp_id, .addr = b->addr, .port = b->port, .proto = b->proto };
+		err = upd(c, KXP_MAP_MEMBER, &k, &id);
+		if (err == -ENOSPC) {
+			fail(c, err, "set %s: kxp_member4 is full", name);
+			err = 0;
+			continue;
+		}
+		if (err)
+			goto out;
+		if (!ht_put(&c->wc->member, member_k(w->sp_id, id), &one)) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	for (uint32_t j = 0; j < n_old; j++)
+		if (old[j] && !ht_get(&now, old[j]) && (err = member_del(c, w->sp_id, old[j])))
+			break;
+out:
+	ht_free(&now);
+	return err;
+}
+
+/* What a table is built from: M and the backends (address, port, id) in
+ * slot order. Stored in the table itself (abi.h), compared before building. */
+static uint64_t mg_fingerprint(const struct apply_ctx *c, const struct wset *w)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ c->dp->maglev_m;
+
+	for (uint32_t i = 0; i < w->eff_n; i++) {
+		const struct kxp_backend *b = ht_get(&c->wc->be, w->be[i]);
+		uint64_t x = b ? (uint64_t)b->addr << 32 | (uint64_t)b->port << 16 | b->proto : 0;
+
+		h = hash64(h ^ x) ^ w->be[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static int mg_del(struct apply_ctx *c, uint32_t sp)
+{
+	int err;
+
+	if (!ht_get(&c->wc->mg, sp))
+		return 0;
+	err = del(c, KXP_MAP_MAGLEV, &sp);
+	if (err)
+		return err;
+	ht_del(&c->wc->mg, sp);
+	c->st->maglev_removed++;
+	return 0;
+}
+
+/* A set's Maglev table, rebuilt only when its backends changed: a new inner
+ * map is filled completely, then the outer slot is switched to it in one
+ * update, so a packet sees either the old table or the new one. */
+static int mg_write(struct apply_ctx *c, const struct wset *w, const char *name)
+{
+	uint32_t m = c->dp->maglev_m, n = w->eff_n, cnt = KXP_MAGLEV_PAIRS(m);
+	uint64_t fp = mg_fingerprint(c, w);
+	const uint64_t *cur = ht_get(&c->wc->mg, w->sp_id);
+	struct kxp_mg_backend *be = NULL;
+	uint32_t *keys = NULL, *vals = NULL;
+	int err, fd = -1;
+
+	if (cur && *cur == fp)
+		return 0;
+	be = calloc(n, sizeof(*be));
+	keys = malloc(cnt * sizeof(*keys));
+	vals = calloc(cnt, sizeof(struct kxp_mg_pair)); /* entry i at vals[i]: pairs are two u32 */
+	if (!be || !keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct kxp_backend *b = ht_get(&c->wc->be, w->be[i]);
+
+		be[i] = (struct kxp_mg_backend){ .addr = b ? b->addr : 0, .port = b ? ntohs(b->port) : 0,
+						 .value = w->be[i] };
+	}
+	err = kxp_maglev_build(be, n, m, vals);
+	if (err) {
+		/* e.g. more backends than entries: the set is balanced at random */
+		fail(c, -ENOSPC, "set %s: no Maglev table for %u backends at M=%u (%s); random selection", name, n, m,
+		     strerror(-err));
+		err = mg_del(c, w->sp_id);
+		goto out;
+	}
+	vals[m] = (uint32_t)fp;
+	vals[m + 1] = (uint32_t)(fp >> 32);
+	for (uint32_t i = 0; i < cnt; i++)
+		keys[i] = i;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kxp_mg_table", sizeof(uint32_t), sizeof(struct kxp_mg_pair), cnt, NULL);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	c->st->writes++;
+	if (bpf_map_update_batch(fd, keys, vals, &cnt, NULL)) {
+		err = -errno;
+		goto out;
+	}
+	err = upd(c, KXP_MAP_MAGLEV, &w->sp_id, &fd);
+	if (err == -ENOSPC) {
+		fail(c, err, "set %s: kxp_maglev has no slot %u; random selection", name, w->sp_id);
+		err = 0;
+		goto out;
+	}
+	if (err)
+		goto out;
+	if (!ht_put(&c->wc->mg, w->sp_id, &fp)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	c->st->maglev_built++;
+out:
+	if (fd >= 0)
+		close(fd); /* the outer map holds the table now */
+	free(be);
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static int spname_write(struct apply_ctx *c, uint32_t sp, const char *key)
+{
+	struct kxp_spname n = {};
+	const uint64_t *cur = ht_get(&c->wc->spname, sp);
+	uint64_t h;
+	int err;
+
+	snprintf(n.key, sizeof(n.key), "%s", key ? key : "");
+	h = fnv64(n.key);
+	if (cur && *cur == h)
+		return 0;
+	err = upd(c, KXP_MAP_SPNAME, &sp, &n);
+	if (err == -ENOSPC)
+		return 0; /* names only serve listings */
+	if (err)
+		return err;
+	return ht_put(&c->wc->spname, sp, &h) ? 0 : -ENOMEM;
+}
+
+static int spname_del(struct apply_ctx *c, uint32_t sp)
+{
+	int err;
+
+	if (!ht_get(&c->wc->spname, sp))
+		return 0;
+	err = del(c, KXP_MAP_SPNAME, &sp);
+	if (!err)
+		ht_del(&c->wc->spname, sp);
+	return err;
+}
+
+/* Everything a set has besides its slots, after they were written. */
+static int sync_set(struct apply_ctx *c, const struct wset *w, const struct kxp_d_set *ds, const uint32_t *old,
+		    uint32_t n_old)
+{
+	const char *name = ds->key ? ds->key : "?";
+	int err = sync_members(c, w, name, old, n_old);
+
+	if (!err && ds->algo == KXP_ALGO_MAGLEV && w->eff_n)
+		err = mg_write(c, w, name);
+	else if (!err)
+		err = mg_del(c, w->sp_id);
+	if (!err)
+		err = spname_write(c, w->sp_id, ds->key);
+	return err;
+}
+
+/* sessionAffinity switched off: forget the set's clients, so switching it on
+ * again starts afresh (kube-proxy drops its affinity set). */
+static int affinity_flush(struct apply_ctx *c, const struct htab *sps)
+{
+	int fd = c->dp->map_fd[KXP_MAP_AFFINITY];
+	struct kxp_aff_key k, next, *prev = NULL;
+
+	if (!sps->n)
+		return 0;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		k = next;
+		prev = &k;
+		if (!ht_get(sps, next.sp_id))
+			continue;
+		c->st->writes++;
+		bpf_map_delete_elem(fd, &k);
+		prev = NULL;
+	}
+	return 0;
+}
+
 /* A u64 vector (keys or ids). */
 struct u64v {
 	uint64_t *v;
@@ -772,6 +1094,7 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 	struct htab be_dropped = { .vsize = 1 };
 	struct htab fe_cand = { .vsize = 1 };  /* per-service: fe ids that may be freed */
 	struct htab sp_cand = { .vsize = 1 };  /* per-service: sp ids that may be freed */
+	struct htab aff_off = { .vsize = 1 };  /* sp ids whose affinity was switched off */
 	struct u64v old_keys = {}, new_keys = {};
 	struct idset *fe_ids, *sp_ids, *be_ids;
 	struct wset *sets = NULL;
@@ -992,9 +1315,18 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 	for (size_t s = 0; s < d->n_sets; s++) {
 		struct wset *w = &sets[s];
 		struct slots *old;
+		uint32_t *old_ids = NULL, n_old = 0;
 
 		if (!w->used)
 			continue;
+		old = ht_get(&c.wc->slots, w->sp_id);
+		if (old && old->n) {
+			old_ids = malloc(old->n * sizeof(*old_ids));
+			if (!old_ids)
+				goto enomem;
+			memcpy(old_ids, old->be, old->n * sizeof(*old_ids));
+			n_old = old->n;
+		}
 		w->eff_n = w->n;
 		for (uint32_t i = 0; i < w->n; i++) {
 			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
@@ -1009,10 +1341,14 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 				err = 0;
 				break;
 			}
-			if (err)
+			if (err) {
+				free(old_ids);
 				goto out;
-			if (slots_set(c.wc, w->sp_id, i, w->be[i]))
+			}
+			if (slots_set(c.wc, w->sp_id, i, w->be[i])) {
+				free(old_ids);
 				goto enomem;
+			}
 			c.st->slots_written++;
 		}
 		old = ht_get(&c.wc->slots, w->sp_id);
@@ -1022,13 +1358,19 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			if (!old->be[i])
 				continue;
 			err = del(&c, KXP_MAP_SLOT, &k);
-			if (err)
+			if (err) {
+				free(old_ids);
 				goto out;
+			}
 			slot_zero(c.wc, old, i);
 			c.st->slots_removed++;
 		}
 		if (old && old->n > w->eff_n)
 			old->n = w->eff_n;
+		err = sync_set(&c, w, &d->sets[s], old_ids, n_old);
+		free(old_ids);
+		if (err)
+			goto out;
 	}
 
 	/* 3. Frontend ids, reverse NAT and cleared counters before the frontend exists. */
@@ -1128,6 +1470,9 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 		if (w->failed)
 			continue;
 		cur = ht_get(&c.wc->svc, svc_k(&w->key));
+		if (cur && cur->sp_id && cur->affinity_timeout && !w->val.affinity_timeout &&
+		    !ht_put(&aff_off, cur->sp_id, &one))
+			goto enomem;
 		if (cur && !memcmp(cur, &w->val, sizeof(w->val))) {
 			if (!ht_put(&fe_live, w->val.fe_id, &one) || u64v_push(&new_keys, svc_k(&w->key)))
 				goto enomem;
@@ -1151,6 +1496,10 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 		    u64v_push(&new_keys, svc_k(&w->key)))
 			goto enomem;
 	}
+
+	err = affinity_flush(&c, &aff_off);
+	if (err)
+		goto out;
 
 	/* 5. Frontends that are gone (per service: of those it owned). */
 	for (size_t i = 0; i < (only ? old_keys.n : c.wc->svc.cap); i++) {
@@ -1232,6 +1581,8 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 				if (!s->be[j])
 					continue;
 				err = del(&c, KXP_MAP_SLOT, &k);
+				if (!err)
+					err = member_del(&c, sp, s->be[j]);
 				if (err) {
 					ht_free(&sp_live);
 					goto out;
@@ -1243,10 +1594,32 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 				free(s->be);
 				ht_del(&c.wc->slots, sp);
 			}
+			if ((err = mg_del(&c, sp)) || (err = spname_del(&c, sp))) {
+				ht_free(&sp_live);
+				goto out;
+			}
 			if (only)
 				ids_clear(sp_ids, sp);
 			else
 				i--;
+		}
+		/* a full apply also drops tables and names of sets without slots */
+		if (!only) {
+			struct u64v gone = {};
+
+			ht_for_each(&c.wc->mg, i) if (!ht_get(&sp_live, c.wc->mg.keys[i]) && !ht_get(&sp2set, c.wc->mg.keys[i]))
+				err = err ? err : u64v_push(&gone, c.wc->mg.keys[i]);
+			ht_for_each(&c.wc->spname, i) if (!ht_get(&sp_live, c.wc->spname.keys[i]) &&
+							  !ht_get(&sp2set, c.wc->spname.keys[i]))
+				err = err ? err : u64v_push(&gone, c.wc->spname.keys[i]);
+			for (size_t i = 0; i < gone.n && !err; i++)
+				if (!(err = mg_del(&c, (uint32_t)gone.v[i])))
+					err = spname_del(&c, (uint32_t)gone.v[i]);
+			free(gone.v);
+			if (err) {
+				ht_free(&sp_live);
+				goto out;
+			}
 		}
 		ht_free(&sp_live);
 	}
@@ -1434,6 +1807,7 @@ out:
 	ht_free(&be_dropped);
 	ht_free(&fe_cand);
 	ht_free(&sp_cand);
+	ht_free(&aff_off);
 	if (err && err != -ENOSPC) {
 		/* the mirror may now disagree with the maps: rebuild it next time */
 		kxp_wcache_free(dp->wc);

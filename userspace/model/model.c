@@ -555,12 +555,12 @@ static uint8_t pick_algo(struct build *b, const struct k8s_service *s)
 		return b->cfg->default_algo;
 	if (strcmp(a, "random") == 0)
 		return KXP_ALGO_RANDOM;
-	if (strcmp(a, "rr") == 0 || strcmp(a, "maglev") == 0)
-		kxp_diags_add(b->diags, "Service", s->ns, s->name, ANNOT_LB_ALGO_FIELD,
-			      "lb algorithm %s not supported yet; using random", a);
-	else
-		kxp_diags_add(b->diags, "Service", s->ns, s->name, ANNOT_LB_ALGO_FIELD,
-			      "unknown lb algorithm \"%s\" (want random, rr or maglev); using the default", a);
+	if (strcmp(a, "rr") == 0)
+		return KXP_ALGO_RR;
+	if (strcmp(a, "maglev") == 0)
+		return KXP_ALGO_MAGLEV;
+	kxp_diags_add(b->diags, "Service", s->ns, s->name, ANNOT_LB_ALGO_FIELD,
+		      "unknown lb algorithm \"%s\" (want random, rr or maglev); using the default", a);
 	return b->cfg->default_algo;
 }
 
