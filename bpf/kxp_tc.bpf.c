@@ -33,9 +33,11 @@
  * pod or node source -> the INTERNAL (cluster-wide) entry. 6. A live FWD ct
  * entry decides (CT_HIT), whatever the set is now; a TCP SYN on a CLOSING
  * entry is a new connection and is balanced anew. 7. New flow: count == 0 ->
- * reject (REJECT flag, NO_ENDPOINTS) or drop (POLICY_DROP); random slot ->
- * backend (missing: drop NO_BACKEND); a TCP packet that is not a SYN drops
- * (CT_MISS); an SCTP backend port different from the frontend port passes
+ * reject (REJECT flag, NO_ENDPOINTS) or drop (POLICY_DROP); a TCP packet that
+ * is not a SYN passes untouched (CT_MISS: never balanced anew; a connection
+ * kube-proxy translated before kxp took over keeps going through netfilter);
+ * selection (lib/lb.h kxp_lb_pick) -> backend (missing: drop NO_BACKEND); an
+ * SCTP backend port different from the frontend port passes
  * (UNKNOWN_PROTO: kxp does not recompute CRC32c, SCTP is translated only when
  * the port stays); else FWD+REPLY ct entries and DNAT (OK).
  *

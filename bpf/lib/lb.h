@@ -289,9 +289,12 @@ static __noinline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kx
 	}
 	/* Only a SYN opens a TCP flow: mid-stream packets of unknown flows
 	 * (from before kxp, or after a ct eviction) are never balanced anew
-	 * (decided before selection: no rr step, no affinity entry for them). */
+	 * (decided before selection: no rr step, no affinity entry for them).
+	 * They pass untouched: a connection kube-proxy translated before kxp
+	 * was attached keeps going through netfilter's conntrack NAT, so
+	 * replacing kube-proxy cuts no established connection. */
 	if (p->proto == IPPROTO_TCP && !syn) {
-		kxp_dec_set(d, KXP_V_DROP, KXP_R_CT_MISS);
+		kxp_dec_set(d, KXP_V_PASS, KXP_R_CT_MISS);
 		return;
 	}
 	if (kxp_lb_pick(set, &fk, p->saddr, d)) {

@@ -247,7 +247,7 @@ enum kxp_reason {
 	KXP_R_SVC_CIDR_DROP = 7,  /* drop: unallocated address inside --service-cidr */
 	KXP_R_PORT_UNKNOWN = 8,   /* reject: active ClusterIP, port/proto not served */
 	KXP_R_NEEDS_SNAT = 9,     /* unused since Spine II masquerades (kept: never renumber) */
-	KXP_R_CT_MISS = 10,       /* drop: non-SYN packet of an unknown flow to a frontend */
+	KXP_R_CT_MISS = 10,       /* pass: non-SYN packet of an unknown flow to a frontend (never balanced) */
 	KXP_R_NO_BACKEND = 11,    /* drop: slot or backend entry missing (map race) */
 	KXP_R_CSUM = 12,          /* drop: checksum/rewrite helper failed */
 	KXP_R_LBSR_DENY = 13,     /* drop: source outside loadBalancerSourceRanges */

@@ -33,6 +33,13 @@ deploy_cleanup()
 		wait "$AGENT_PID" 2>/dev/null
 	fi
 	[ -n "${KXE_AGENT_LOG:-}" ] && cp "$KXE_TMP/agent.log" "$KXE_AGENT_LOG" 2>/dev/null
+	# the child cgroup standing in for the host's cgroup2 root: only processes
+	# this test put there; its socket programs go with it
+	if [ -n "$CG" ] && [ -d "$CG" ]; then
+		for d in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill "$d" 2>/dev/null; done
+		sleep 0.2
+		rmdir "$CG" 2>/dev/null || echo "# could not remove $CG" >&2
+	fi
 	# mount points this test had to create (empty; removed deepest first)
 	for ((d = ${#MADE_DIRS[@]} - 1; d >= 0; d--)); do
 		rmdir "${MADE_DIRS[$d]}" 2>/dev/null
@@ -193,13 +200,16 @@ start_agent()
 	env=(NODE_NAME=node1 KUBERNETES_SERVICE_HOST="${API%:*}" KUBERNETES_SERVICE_PORT="${API##*:}")
 	[ -n "$(cm_key apiserver-host)" ] && [ -n "$(cm_key apiserver-port)" ] ||
 		{ KXE_SETUP_ERR="configmap.yaml: apiserver-host/-port missing"; return 1; }
+	# The host's cgroup2 root (--cgroup-root /sys/fs/cgroup) is, in the pod's
+	# mount namespace here, a child cgroup this test made: never the machine's.
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	unshare --mount --propagation private -- sh -c '
 		mount -t bpf bpf /sys/fs/bpf && mount -t tmpfs tmpfs /run/kxp &&
-		mount --bind "$1" /etc/kxp && mount --bind "$2" '"$SA_PATH"' || exit 90
-		shift 2
+		mount --bind "$1" /etc/kxp && mount --bind "$2" '"$SA_PATH"' &&
+		mount --bind "$3" /sys/fs/cgroup || exit 90
+		shift 3
 		exec nsenter --net="/run/netns/'"$NS_N1"'" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"' \
-		sh "$cfg_dir" "$KXE_TMP/sa" "${env[@]}" "${args[@]}" >>"$KXE_TMP/agent.log" 2>&1 &
+		sh "$cfg_dir" "$KXE_TMP/sa" "$CG" "${env[@]}" "${args[@]}" >>"$KXE_TMP/agent.log" 2>&1 &
 	AGENT_PID=$!
 }
 
@@ -215,6 +225,11 @@ setup()
 	cp "$KXE_TMP/pki/ca.crt" "$KXE_TMP/sa/ca.crt"
 	echo -n kube-system >"$KXE_TMP/sa/namespace"
 	objects >"$KXE_TMP/objects.json"
+	CG_ROOT=/sys/fs/cgroup/unified
+	[ "$(stat -f -c %T "$CG_ROOT" 2>/dev/null)" = cgroup2fs ] || CG_ROOT=/sys/fs/cgroup
+	[ "$(stat -f -c %T "$CG_ROOT" 2>/dev/null)" = cgroup2fs ] || { KXE_SETUP_ERR="no cgroup v2 mount"; return 1; }
+	CG=$CG_ROOT/kxp-deploy-$KXE_ID
+	mkdir "$CG" || { KXE_SETUP_ERR="cannot create $CG"; return 1; }
 	start_api || { KXE_SETUP_ERR="test API server did not start: $(cat "$KXE_TMP/api.log")"; return 1; }
 	start_agent
 }
@@ -321,7 +336,24 @@ case_hc_port_taken_over()
 }
 
 setup
+# A process on the node (in the cgroup the DaemonSet's --cgroup-root covers, and
+# in node1's network namespace) reaches a ClusterIP through the socket hooks;
+# nothing of kxp is attached to the machine's own cgroup root.
+case_node_process_socket_lb()
+{
+	local before after root
+	before=$(kxp_pod stats --instance "$INSTANCE" -o json | jq '[.reasons[]? | select(.reason == "sock_xlate") | .packets] | add // 0')
+	KXE_LAST=$(bash -c 'echo $$ >"$1/cgroup.procs" && exec nsenter --net="/run/netns/$2" -- "${@:3}"' \
+		_ "$CG" "$NS_N1" "$KXE_PROBE" --tcp --dst 10.96.0.43:80 --count 10 --timeout-ms 700 --max-seconds 20 2>&1)
+	expect_all_ok || return
+	after=$(kxp_pod stats --instance "$INSTANCE" -o json | jq '[.reasons[]? | select(.reason == "sock_xlate") | .packets] | add // 0')
+	[ "$after" -ge $((before + 10)) ] || fail "socket translations $before -> $after, want +10" || return
+	root=$(bpftool -j cgroup show "$CG_ROOT" 2>/dev/null | jq -r '.[]? | select(.name | startswith("kxp_")) | .name' | xargs)
+	[ -z "$root" ] || fail "kxp programs on the machine's cgroup root: $root"
+}
+
 kxe_case programs_and_serves case_programs_and_serves
+kxe_case node_process_socket_lb case_node_process_socket_lb
 kxe_case probes case_probes
 kxe_case credentials case_credentials
 kxe_case rbac_exact case_rbac_exact
