@@ -100,7 +100,7 @@ static __always_inline int kxp_lb_pick(const struct kxp_svc_val *set, const stru
 	if (!set->count)
 		return -1;
 	if (aff) {
-		now = bpf_ktime_get_ns();
+		now = kxp_now();
 		id = kxp_aff_get(set, client, tuple->proto, now);
 		if (id && !kxp_lb_backend(id, d))
 			return 0;
@@ -230,6 +230,20 @@ static __noinline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kx
 	d->has_fe = 1;
 	d->fe_id = svc->fe_id;
 
+	/* An established TCP/SCTP flow needs neither the source class nor the
+	 * set: its entry holds the translation, masquerade flag and the fe id
+	 * of the entry that decided (the same answer as below, one hash
+	 * lookup less). UDP (stale check) and LBSR services (their drop is
+	 * decided first) take the full path. */
+	syn = p->proto == IPPROTO_TCP && (p->tcp_flags & (KXP_TCP_SYN | KXP_TCP_ACK)) == KXP_TCP_SYN;
+	now = kxp_now();
+	ct = bpf_map_lookup_elem(&kxp_ct4, &fk);
+	if (ct && p->proto != IPPROTO_UDP && !(svc->flags & KXP_SVC_F_LBSR) && !kxp_ct_expired(ct, p->proto, now) &&
+	    !(syn && (ct->flags & KXP_CT_F_CLOSING))) {
+		d->fe_id = ct->fe_id;
+		goto hit;
+	}
+
 	src = kxp_src_class(p->saddr, cfg);
 	/* E.29-E.32: who would be masqueraded (decided before hairpin, E.30). */
 	if (!kxp_fe_external(svc))
@@ -264,11 +278,9 @@ static __noinline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kx
 	 * except that a SYN on a closing entry is a new connection reusing the
 	 * port and is balanced anew, and a UDP flow whose backend left the set
 	 * moves to a serving one (I.41, lib/ct.h). */
-	syn = p->proto == IPPROTO_TCP && (p->tcp_flags & (KXP_TCP_SYN | KXP_TCP_ACK)) == KXP_TCP_SYN;
-	now = bpf_ktime_get_ns();
-	ct = bpf_map_lookup_elem(&kxp_ct4, &fk);
 	if (ct && !kxp_ct_expired(ct, p->proto, now) && !(syn && (ct->flags & KXP_CT_F_CLOSING)) &&
 	    !kxp_ct_udp_stale(ct, set->sp_id, set->count, p->proto)) {
+hit:
 		d->nat = ct->nat;
 		d->be_addr = ct->nat.daddr;
 		d->be_port = ct->nat.dport;
