@@ -166,9 +166,10 @@ case_udp_flow_moves()
 {
 	local out=$KXE_TMP/udpmove.json pid
 	SEL_MOVE_EPS="$POD2A_IP:node2" sel_resync || return
-	# one UDP flow (one socket, fixed source port), 40 datagrams over 4 s;
-	# its backend pod2a leaves after 1 s
-	kxe_in "$NS_POD1A" "$KXE_PROBE" --udp --dst "$MOVE:53" --count 40 --interval-ms 100 --keepalive \
+	# one UDP flow (one socket, fixed source port), 80 datagrams over 8 s;
+	# its backend pod2a leaves after 1 s (plus the sync: seconds on a busy
+	# machine), so at least 20 must reach pod1b once the flow has moved
+	kxe_in "$NS_POD1A" "$KXE_PROBE" --udp --dst "$MOVE:53" --count 80 --interval-ms 100 --keepalive \
 		--src-port 40555 --timeout-ms 1000 --max-seconds 30 >"$out" 2>&1 &
 	pid=$!
 	sleep 1
