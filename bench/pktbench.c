@@ -2,36 +2,16 @@
  * ClusterIP services, measured with BPF_PROG_TEST_RUN against empty programs
  * of the same types (the floor); maps are provisioned through the real writer.
  * Writes a JSON fragment and a markdown fragment for bench/run.sh. */
-#include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
-#include <sched.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <linux/if_ether.h>
-#include <linux/ip.h>
 #include <linux/pkt_cls.h>
-#include <linux/tcp.h>
-#include <netinet/in.h>
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <cjson/cJSON.h>
+#define BENCH_NAME "pktbench"
+#include "benchlib.h"
 
-#include "dataplane/dataplane.h"
-
-/* ---- address plan (host order; the README lists it) ---------------------- */
-#define IP4(a, b, c, d) (((uint32_t)(a) << 24) | ((b) << 16) | ((c) << 8) | (d))
-#define CLUSTER_CIDR IP4(10, 128, 0, 0)  /* /14: pods, the local detector */
-#define CLUSTER_MASK IP4(255, 252, 0, 0)
-#define SERVICE_CIDR IP4(10, 96, 0, 0)   /* /12 */
-#define SERVICE_MASK IP4(255, 240, 0, 0)
-#define NODE_IP IP4(192, 168, 77, 2)      /* this node; serves NodePorts */
+/* ---- address plan (host order; the README lists it; the node's own
+ * addresses, CIDRs and ports are benchlib.h's) ---------------------------- */
 #define NP_CIP_BASE IP4(10, 96, 0, 1)     /* ClusterIPs of the NodePort services */
 #define PROBE_CIP IP4(10, 96, 0, 100)     /* the self-mapped ClusterIP probe */
 #define CIP_BASE IP4(10, 96, 1, 0)        /* ClusterIP of regular service i */
@@ -40,12 +20,8 @@
 #define LOCAL_BE IP4(10, 131, 255, 0)     /* pods on this node (NodePort local sets) */
 #define LOCAL_POD_SRC IP4(10, 131, 0, 0)  /* client pods on this node */
 #define REMOTE_POD_DST IP4(10, 130, 16, 0) /* non-service destination of pod traffic */
-#define EXT_SRC IP4(100, 64, 0, 0)        /* external clients */
-#define SVC_PORT 80
-#define BE_PORT 8080
 #define NP_PORT_BASE 30000 /* NodePort of NodePort service j is 30000 + j; j = 0 is the probe */
 #define N_NODEPORT 8       /* eTP=Local NodePort services besides the probe */
-#define BE_PER_SVC 3
 
 /* ---- options ------------------------------------------------------------- */
 static struct {
@@ -70,107 +46,18 @@ static struct {
 
 static int ext_ifindex, pod_ifindex;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "pktbench: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "  pktbench: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
 /* ---- packets --------------------------------------------------------------- */
-#define PKT_LEN (ETH_HLEN + sizeof(struct iphdr) + sizeof(struct tcphdr))
+#define PKT_LEN BENCH_FRAME_LEN
 
 struct pkt {
 	uint8_t b[PKT_LEN];
 };
 
-static uint16_t csum_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
-static uint32_t csum_add(uint32_t s, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		s += (b[i] << 8) | b[i + 1];
-	if (len & 1)
-		s += b[len - 1] << 8;
-	return s;
-}
-
-/* A valid Ethernet/IPv4/TCP frame with correct checksums: the datapath may
- * verify or incrementally update them, and both need a correct start. */
 static void pkt_build(struct pkt *p, uint32_t saddr, uint16_t sport, uint32_t daddr, uint16_t dport,
 		      uint8_t tcp_flags)
 {
-	struct ethhdr *eth = (void *)p->b;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct tcphdr *tcp = (void *)(ip + 1);
-	static const uint8_t src_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x01 };
-	static const uint8_t dst_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x02 };
-	uint32_t s;
-
-	memset(p, 0, sizeof(*p));
-	memcpy(eth->h_source, src_mac, ETH_ALEN);
-	memcpy(eth->h_dest, dst_mac, ETH_ALEN);
-	eth->h_proto = htons(ETH_P_IP);
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->tot_len = htons(sizeof(*ip) + sizeof(*tcp));
-	ip->id = htons(sport ^ 0x5a5a);
-	ip->frag_off = htons(0x4000); /* DF */
-	ip->ttl = 64;
-	ip->protocol = IPPROTO_TCP;
-	ip->saddr = htonl(saddr);
-	ip->daddr = htonl(daddr);
-	ip->check = htons(csum_fold(csum_add(0, ip, sizeof(*ip))));
-	tcp->source = htons(sport);
-	tcp->dest = htons(dport);
-	tcp->seq = htonl(0x10000000u + sport);
-	tcp->ack_seq = (tcp_flags & 0x10) ? htonl(0x20000000u) : 0;
-	tcp->doff = 5;
-	tcp->syn = !!(tcp_flags & 0x02);
-	tcp->ack = !!(tcp_flags & 0x10);
-	tcp->window = htons(64240);
-	/* pseudo header: saddr, daddr, zero+proto, tcp length */
-	s = csum_add(0, &ip->saddr, 8);
-	s += IPPROTO_TCP + sizeof(*tcp);
-	s = csum_add(s, tcp, sizeof(*tcp));
-	tcp->check = htons(csum_fold(s));
+	bench_tcp_frame(p->b, sizeof(p->b), saddr, sport, daddr, dport, tcp_flags);
 }
-
-#define TCP_SYN 0x02
-#define TCP_ACK 0x10
 
 /* ---- what is measured ------------------------------------------------------ */
 enum prog_kind { PK_XDP, PK_TC };
@@ -265,83 +152,16 @@ static void flow_packet(enum path_id pid, unsigned long n_svc, uint32_t f, uint8
 }
 
 /* ---- desired state --------------------------------------------------------- */
-struct bench_state {
-	struct kxp_desired d;
-	size_t cap_fe;
-};
-
-static int be_cmp(const void *a, const void *b)
-{
-	const struct kxp_d_backend *x = a, *y = b;
-	uint32_t xa = ntohl(x->addr), ya = ntohl(y->addr);
-
-	if (xa != ya)
-		return xa < ya ? -1 : 1;
-	return (int)x->port - (int)y->port;
-}
-
-static int add_set(struct kxp_desired *d, const char *key, const struct kxp_d_backend *be, size_t n)
-{
-	struct kxp_d_set *s = &d->sets[d->n_sets];
-
-	s->key = strdup(key);
-	s->be = calloc(n ? n : 1, sizeof(*be));
-	if (!s->key || !s->be)
-		die("out of memory");
-	memcpy(s->be, be, n * sizeof(*be));
-	qsort(s->be, n, sizeof(*be), be_cmp);
-	s->n_be = n;
-	s->algo = KXP_ALGO_RANDOM;
-	return (int)d->n_sets++;
-}
-
-static void add_fe(struct bench_state *st, uint32_t addr, uint16_t port, uint8_t proto, uint8_t scope,
-		   uint8_t kind, uint16_t flags, int set, const char *svc)
-{
-	struct kxp_d_frontend *fe;
-
-	if (st->d.n_fe == st->cap_fe)
-		die("frontend array too small");
-	fe = &st->d.fe[st->d.n_fe++];
-	fe->addr = htonl(addr);
-	fe->port = port;
-	fe->proto = proto;
-	fe->scope = scope;
-	fe->kind = kind;
-	fe->flags = flags;
-	fe->set = set;
-	fe->svc = strdup(svc);
-	fe->port_name = strdup(port ? "http" : "");
-	if (!fe->svc || !fe->port_name)
-		die("out of memory");
-}
-
-/* A ClusterIP service as the model describes one: its port, plus the wildcard
- * entry every active ClusterIP has (other ports/protocols reject). */
-static void add_clusterip(struct bench_state *st, uint32_t cip, int set, uint16_t flags, const char *svc)
-{
-	add_fe(st, cip, SVC_PORT, IPPROTO_TCP, KXP_SCOPE_DEFAULT, KXP_FE_CLUSTERIP, flags, set, svc);
-	if (opt.wildcard)
-		add_fe(st, cip, 0, 0, KXP_SCOPE_DEFAULT, KXP_FE_CLUSTERIP, KXP_SVC_F_WILDCARD, -1, svc);
-}
-
 /* N regular ClusterIP services with BE_PER_SVC remote backends each, the
  * self-mapped ClusterIP probe, and 1 + N_NODEPORT eTP=Local NodePort services
  * (j = 0 is the self-mapped NodePort probe). */
-static void build_desired(struct bench_state *st, unsigned long n)
+static void build_desired(struct bench_desired *st, unsigned long n)
 {
-	struct kxp_desired *d = &st->d;
 	struct kxp_d_backend be[8];
 	unsigned long i;
 	char key[128], svc[64];
 
-	memset(st, 0, sizeof(*st));
-	st->cap_fe = 2 * n + 2 + 4 * (N_NODEPORT + 1);
-	d->fe = calloc(st->cap_fe, sizeof(*d->fe));
-	d->sets = calloc(n + 1 + 2 * (N_NODEPORT + 1), sizeof(*d->sets));
-	d->nodeips = calloc(1, sizeof(*d->nodeips));
-	if (!d->fe || !d->sets || !d->nodeips)
-		die("out of memory");
+	bench_desired_init(st, 2 * n + 2 + 4 * (N_NODEPORT + 1), n + 1 + 2 * (N_NODEPORT + 1));
 
 	for (i = 0; i < n; i++) {
 		int set;
@@ -351,13 +171,14 @@ static void build_desired(struct bench_state *st, unsigned long n)
 							IPPROTO_TCP, 0 };
 		snprintf(svc, sizeof(svc), "bench/svc-%lu", i);
 		snprintf(key, sizeof(key), "%s:http/TCP:cluster", svc);
-		set = add_set(d, key, be, BE_PER_SVC);
-		add_clusterip(st, CIP_BASE + i, set, 0, svc);
+		set = bench_add_set(st, key, be, BE_PER_SVC);
+		bench_add_clusterip(st, CIP_BASE + i, set, 0, opt.wildcard, svc);
 	}
 
 	/* The ClusterIP probe: its backend is its own frontend. */
 	be[0] = (struct kxp_d_backend){ htonl(PROBE_CIP), SVC_PORT, IPPROTO_TCP, 0 };
-	add_clusterip(st, PROBE_CIP, add_set(d, "bench/probe:http/TCP:cluster", be, 1), 0, "bench/probe");
+	bench_add_clusterip(st, PROBE_CIP, bench_add_set(st, "bench/probe:http/TCP:cluster", be, 1), 0,
+			    opt.wildcard, "bench/probe");
 
 	for (int j = 0; j <= N_NODEPORT; j++) {
 		int local, cluster;
@@ -369,9 +190,9 @@ static void build_desired(struct bench_state *st, unsigned long n)
 			be[0] = (struct kxp_d_backend){ htonl(NODE_IP), NP_PORT_BASE, IPPROTO_TCP,
 							KXP_BE_F_LOCAL };
 			snprintf(key, sizeof(key), "%s:http/TCP:local", svc);
-			local = add_set(d, key, be, 1);
+			local = bench_add_set(st, key, be, 1);
 			snprintf(key, sizeof(key), "%s:http/TCP:cluster", svc);
-			cluster = add_set(d, key, be, 1);
+			cluster = bench_add_set(st, key, be, 1);
 		} else {
 			for (int k = 0; k < 2; k++) {
 				be[k] = (struct kxp_d_backend){ htonl(LOCAL_BE + 2 * j + k), BE_PORT, IPPROTO_TCP,
@@ -380,42 +201,16 @@ static void build_desired(struct bench_state *st, unsigned long n)
 								    IPPROTO_TCP, 0 };
 			}
 			snprintf(key, sizeof(key), "%s:http/TCP:local", svc);
-			local = add_set(d, key, be, 2);
+			local = bench_add_set(st, key, be, 2);
 			snprintf(key, sizeof(key), "%s:http/TCP:cluster", svc);
-			cluster = add_set(d, key, be, 4);
+			cluster = bench_add_set(st, key, be, 4);
 		}
-		add_clusterip(st, NP_CIP_BASE + j, cluster, KXP_SVC_F_ETP_LOCAL, svc);
-		add_fe(st, NODE_IP, NP_PORT_BASE + j, IPPROTO_TCP, KXP_SCOPE_DEFAULT, KXP_FE_NODEPORT,
-		       f | KXP_SVC_F_SPLIT | KXP_SVC_F_LOCAL_SET, local, svc);
-		add_fe(st, NODE_IP, NP_PORT_BASE + j, IPPROTO_TCP, KXP_SCOPE_INTERNAL, KXP_FE_NODEPORT, f,
-		       cluster, svc);
+		bench_add_clusterip(st, NP_CIP_BASE + j, cluster, KXP_SVC_F_ETP_LOCAL, opt.wildcard, svc);
+		bench_add_fe(st, NODE_IP, NP_PORT_BASE + j, IPPROTO_TCP, KXP_SCOPE_DEFAULT, KXP_FE_NODEPORT,
+			     f | KXP_SVC_F_SPLIT | KXP_SVC_F_LOCAL_SET, local, svc);
+		bench_add_fe(st, NODE_IP, NP_PORT_BASE + j, IPPROTO_TCP, KXP_SCOPE_INTERNAL, KXP_FE_NODEPORT, f,
+			     cluster, svc);
 	}
-
-	d->nodeips[0] = (struct kxp_d_nodeip){ htonl(NODE_IP),
-					       KXP_NODEIP_F_LOCAL | KXP_NODEIP_F_NODEPORT | KXP_NODEIP_F_PRIMARY };
-	d->n_nodeips = 1;
-	d->cfg.n_cluster = 1;
-	d->cfg.cluster[0] = (struct kxp_cidr4){ htonl(CLUSTER_CIDR), htonl(CLUSTER_MASK) };
-	d->cfg.n_service = 1;
-	d->cfg.service[0] = (struct kxp_cidr4){ htonl(SERVICE_CIDR), htonl(SERVICE_MASK) };
-}
-
-static void free_desired(struct bench_state *st)
-{
-	struct kxp_desired *d = &st->d;
-
-	for (size_t i = 0; i < d->n_fe; i++) {
-		free(d->fe[i].svc);
-		free(d->fe[i].port_name);
-	}
-	for (size_t i = 0; i < d->n_sets; i++) {
-		free(d->sets[i].key);
-		free(d->sets[i].be);
-	}
-	free(d->fe);
-	free(d->sets);
-	free(d->nodeips);
-	memset(st, 0, sizeof(*st));
 }
 
 /* ---- map helpers ----------------------------------------------------------- */
@@ -433,94 +228,6 @@ static size_t map_count(int fd, size_t key_size)
 		n++;
 	}
 	return n;
-}
-
-/* Empty a flow map so the next pass sees new flows: collect the keys first
- * (deleting while walking restarts the walk), then delete them. */
-static void map_flush(int fd, size_t key_size)
-{
-	size_t cap = 1024, n = 0;
-	uint8_t *keys = malloc(cap * key_size);
-	void *prev = NULL;
-
-	if (fd < 0)
-		goto out;
-	if (!keys)
-		die("out of memory");
-	while (bpf_map_get_next_key(fd, prev, keys + n * key_size) == 0) {
-		prev = keys + n * key_size;
-		if (++n == cap) {
-			uint8_t *k = realloc(keys, 2 * cap * key_size);
-
-			if (!k)
-				die("out of memory");
-			keys = k;
-			cap *= 2;
-			prev = keys + (n - 1) * key_size;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, keys + i * key_size);
-out:
-	free(keys);
-}
-
-static void flush_flows(struct kxp_dp *dp)
-{
-	map_flush(kxp_dp_map_fd(dp, KXP_MAP_CT), sizeof(struct kxp_flow4));
-	map_flush(kxp_dp_map_fd(dp, KXP_MAP_SNAT), sizeof(struct kxp_flow4));
-}
-
-static int n_cpus;
-
-/* Sum of the per-CPU reason counters: which path the datapath took. */
-static void read_reasons(struct kxp_dp *dp, uint64_t out[KXP_R_MAX])
-{
-	int fd = kxp_dp_map_fd(dp, KXP_MAP_REASONS);
-	uint64_t *v = calloc(n_cpus, sizeof(*v));
-
-	memset(out, 0, KXP_R_MAX * sizeof(*out));
-	if (!v)
-		die("out of memory");
-	for (uint32_t r = 0; fd >= 0 && r < KXP_R_MAX; r++) {
-		if (bpf_map_lookup_elem(fd, &r, v))
-			continue;
-		for (int c = 0; c < n_cpus; c++)
-			out[r] += v[c];
-	}
-	free(v);
-}
-
-static const char *reason_name(unsigned r)
-{
-	/* Indexed by the enum itself, so renumbering could not go unnoticed. */
-	static const char *const names[KXP_R_MAX] = {
-		[KXP_R_OK] = "OK",
-		[KXP_R_NOT_SERVICE] = "NOT_SERVICE",
-		[KXP_R_MALFORMED] = "MALFORMED",
-		[KXP_R_FRAGMENT] = "FRAGMENT",
-		[KXP_R_UNKNOWN_PROTO] = "UNKNOWN_PROTO",
-		[KXP_R_NO_ENDPOINTS] = "NO_ENDPOINTS",
-		[KXP_R_POLICY_DROP] = "POLICY_DROP",
-		[KXP_R_SVC_CIDR_DROP] = "SVC_CIDR_DROP",
-		[KXP_R_PORT_UNKNOWN] = "PORT_UNKNOWN",
-		[KXP_R_NEEDS_SNAT] = "NEEDS_SNAT",
-		[KXP_R_CT_MISS] = "CT_MISS",
-		[KXP_R_NO_BACKEND] = "NO_BACKEND",
-		[KXP_R_CSUM] = "CSUM",
-		[KXP_R_LBSR_DENY] = "LBSR_DENY",
-		[KXP_R_SNAT_FAIL] = "SNAT_FAIL",
-		[KXP_R_REJECT_LIMIT] = "REJECT_LIMIT",
-		[KXP_R_REPLY] = "REPLY",
-		[KXP_R_CT_HIT] = "CT_HIT",
-		[KXP_R_NOT_IPV4] = "NOT_IPV4",
-	};
-	static char buf[16];
-
-	if (r < KXP_R_MAX && names[r])
-		return names[r];
-	snprintf(buf, sizeof(buf), "reason_%u", r);
-	return buf;
 }
 
 static const char *retval_name(enum prog_kind k, uint32_t rv)
@@ -671,61 +378,6 @@ static void pass_packets(int prog_fd, enum path_id pid, const struct pkt *pkts, 
 	r->wall_ns = (t1 - t0) / n;
 }
 
-/* ---- statistics ---------------------------------------------------------------- */
-static int dbl_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-	double *s = malloc(n * sizeof(*s));
-	double m;
-
-	if (!s)
-		die("out of memory");
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), dbl_cmp);
-	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	free(s);
-	return m;
-}
-
-struct stat3 {
-	double med, min, max;
-};
-
-static struct stat3 stats(const double *v, int n)
-{
-	struct stat3 s = { median(v, n), v[0], v[0] };
-
-	for (int i = 1; i < n; i++) {
-		if (v[i] < s.min)
-			s.min = v[i];
-		if (v[i] > s.max)
-			s.max = v[i];
-	}
-	return s;
-}
-
-static cJSON *json_stat(const double *v, int n, int digits)
-{
-	cJSON *o = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(o, "runs");
-	struct stat3 s = stats(v, n);
-	double scale = 1;
-
-	for (int i = 0; i < digits; i++)
-		scale *= 10;
-	for (int i = 0; i < n; i++)
-		cJSON_AddItemToArray(runs, cJSON_CreateNumber((long long)(v[i] * scale + 0.5) / scale));
-	cJSON_AddNumberToObject(o, "median", (long long)(s.med * scale + 0.5) / scale);
-	cJSON_AddNumberToObject(o, "min", (long long)(s.min * scale + 0.5) / scale);
-	cJSON_AddNumberToObject(o, "max", (long long)(s.max * scale + 0.5) / scale);
-	return o;
-}
-
 /* ---- the measurement of one point (N services) -------------------------------------- */
 struct meas {
 	enum path_id pid;
@@ -841,22 +493,9 @@ static void fmt_rv(char *buf, size_t len, enum prog_kind k, const struct pass_re
 		o += snprintf(buf + o, len - o, "%s%s ×%u", i ? ", " : "", retval_name(k, r->rv[i]), r->rv_n[i]);
 }
 
-static void fmt_reasons(char *buf, size_t len, const uint64_t *rs)
-{
-	size_t o = 0;
-
-	buf[0] = 0;
-	for (unsigned r = 0; r < KXP_R_MAX && o < len; r++)
-		if (rs[r])
-			o += snprintf(buf + o, len - o, "%s%s ×%llu", o ? ", " : "", reason_name(r),
-				      (unsigned long long)rs[r]);
-	if (!buf[0])
-		snprintf(buf, len, "no reason counted");
-}
-
 static void run_point(unsigned long n_svc, const struct floor_progs *fl, FILE *md, struct point_out *po)
 {
-	struct bench_state st;
+	struct bench_desired st;
 	struct meas ms[32];
 	int n_meas = meas_list(ms), reps = opt.reps, nf = opt.flows;
 	double *open_ms = calloc(reps, sizeof(double)), *apply_ms = calloc(reps, sizeof(double));
@@ -892,19 +531,13 @@ static void run_point(unsigned long n_svc, const struct floor_progs *fl, FILE *m
 	}
 
 	for (int r = 0; r < reps; r++) {
-		char errbuf[256] = "";
-		struct kxp_dp_opts o = { .no_pin = true, .errbuf = errbuf, .errbuf_len = sizeof(errbuf) };
 		struct kxp_apply_stats ast = { 0 };
-		struct kxp_dp *dp = NULL;
+		struct kxp_dp *dp;
 		double t0;
 		int err;
 
-		/* Room for every frontend whatever the default; stats are indexed by fe id. */
-		if (st.d.n_fe > KXP_DEF_MAX_FRONTENDS)
-			o.max_frontends = st.d.n_fe + 1024;
 		t0 = now_ns();
-		if ((err = kxp_dp_open(&dp, &o)))
-			die("kxp_dp_open: %s%s%s", strerror(-err), errbuf[0] ? ": " : "", errbuf);
+		dp = bench_dp_open(&st);
 		open_ms[r] = (now_ns() - t0) / 1e6;
 		t0 = now_ns();
 		err = kxp_dp_apply(dp, &st.d, &ast);
@@ -1071,8 +704,8 @@ static void run_point(unsigned long n_svc, const struct floor_progs *fl, FILE *m
 
 		char wall[64] = "—";
 		if (me->mode != M_SINGLE)
-			snprintf(wall, sizeof(wall), "%.0f → %.0f", median(me->floor_wall, reps),
-				 median(me->kxp_wall, reps));
+			snprintf(wall, sizeof(wall), "%.0f → %.0f", stats(me->floor_wall, reps).med,
+				 stats(me->kxp_wall, reps).med);
 		fprintf(md, "| %s | %s | %s | %s%s | %.1f (%.1f–%.1f) | %.1f (%.1f–%.1f) | %.1f | %.2f (%.2f–%.2f) | %s | %s; %s%s |\n",
 			p->label, prog_name(p->prog), flows, measures(me),
 			me->changed ? " — **the rewrite changed the packet: repeats after the first saw a different packet**"
@@ -1096,7 +729,7 @@ static void run_point(unsigned long n_svc, const struct floor_progs *fl, FILE *m
 	free(open_ms);
 	free(apply_ms);
 	free(noop_ms);
-	free_desired(&st);
+	bench_desired_free(&st);
 }
 
 /* ---- main ---------------------------------------------------------------------- */
@@ -1107,42 +740,6 @@ static void usage(void)
 		"                [--ext-if NAME] [--pod-if NAME] [--no-wildcard]\n"
 		"                --json FILE --md FILE\n");
 	exit(2);
-}
-
-static void parse_services(const char *s)
-{
-	char *dup = strdup(s), *tok, *save = NULL;
-
-	opt.n_count = 0;
-	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *end;
-		unsigned long v = strtoul(tok, &end, 10);
-
-		if (*end || v == 0 || v > 60000 || opt.n_count == 16)
-			die("bad --services value '%s' (1..60000, at most 16)", tok);
-		opt.n_list[opt.n_count++] = v;
-	}
-	free(dup);
-}
-
-static void pin_cpu(void)
-{
-	cpu_set_t set;
-
-	if (opt.cpu < 0) {
-		/* the last CPU we may run on: CPU 0 takes most interrupts */
-		if (sched_getaffinity(0, sizeof(set), &set))
-			die("sched_getaffinity: %s", strerror(errno));
-		for (int c = CPU_SETSIZE - 1; c >= 0; c--)
-			if (CPU_ISSET(c, &set)) {
-				opt.cpu = c;
-				break;
-			}
-	}
-	CPU_ZERO(&set);
-	CPU_SET(opt.cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
-		die("sched_setaffinity(%d): %s", opt.cpu, strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -1161,10 +758,10 @@ int main(int argc, char **argv)
 	cJSON *root, *points, *cfg;
 	int c;
 
-	parse_services("1,1000,10000,30000");
+	parse_services("1,1000,10000,30000", opt.n_list, 16, &opt.n_count);
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 's': parse_services(optarg); break;
+		case 's': parse_services(optarg, opt.n_list, 16, &opt.n_count); break;
 		case 'r': opt.reps = atoi(optarg); break;
 		case 'R': opt.repeat = atoi(optarg); break;
 		case 'f': opt.flows = atoi(optarg); break;
@@ -1184,10 +781,7 @@ int main(int argc, char **argv)
 		die("no device %s in this network namespace", opt.ext_ifname);
 	if (opt.pod_ifname && !(pod_ifindex = if_nametoindex(opt.pod_ifname)))
 		die("no device %s in this network namespace", opt.pod_ifname);
-	n_cpus = libbpf_num_possible_cpus();
-	if (n_cpus < 1)
-		die("cannot count possible CPUs");
-	pin_cpu();
+	bench_cpu_setup(&opt.cpu);
 	load_floor(&fl);
 
 	md = fopen(opt.md_path, "w");
@@ -1254,15 +848,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < opt.n_count; i++)
 		cJSON_AddItemToArray(points, po[i].json);
 
-	char *s = cJSON_Print(root);
-	FILE *jf = fopen(opt.json_path, "w");
-
-	if (!s || !jf || fputs(s, jf) < 0 || fclose(jf))
-		die("writing %s failed", opt.json_path);
-	if (fclose(md))
-		die("writing %s failed", opt.md_path);
-	free(s);
-	cJSON_Delete(root);
+	bench_write_results(root, opt.json_path, md, opt.md_path);
 	close(fl.xdp);
 	close(fl.tc);
 	return 0;

@@ -5,47 +5,24 @@
  * Maps are written by the real writer (kxp_dp_apply). Must run inside the
  * namespace bench/scenarios/60-xdpfwd.sh builds. Writes a JSON and a markdown
  * fragment for bench/run.sh. */
-#include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
-#include <sched.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <linux/if_ether.h>
 #include <linux/if_link.h>
-#include <linux/ip.h>
-#include <linux/tcp.h>
-#include <netinet/in.h>
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <cjson/cJSON.h>
-
-#include "dataplane/dataplane.h"
+#define BENCH_NAME "xdpfwd"
+#include "benchlib.h"
 #include "xdpfwd.h"
 
-/* ---- address plan (host order; bench/README.md lists it) ------------------ */
-#define IP4(a, b, c, d) (((uint32_t)(a) << 24) | ((b) << 16) | ((c) << 8) | (d))
-#define CLUSTER_CIDR IP4(10, 128, 0, 0) /* /14 */
-#define CLUSTER_MASK IP4(255, 252, 0, 0)
-#define SERVICE_CIDR IP4(10, 96, 0, 0) /* /12 */
-#define SERVICE_MASK IP4(255, 240, 0, 0)
-#define NODE_IP IP4(192, 168, 77, 2)      /* on ext0; NodePorts, SNAT source */
+/* ---- address plan (host order; bench/README.md lists it; the node's own
+ * addresses, CIDRs and ports are benchlib.h's; NODE_IP is on ext0) --------- */
 #define CIP_BASE IP4(10, 96, 1, 0)        /* filler ClusterIP i */
 #define FILL_BE_BASE IP4(10, 128, 1, 0)   /* filler backends: 3 per service */
 #define TX_BE_NET IP4(10, 131, 200, 0)    /* routed back out of ext0: XDP_TX */
 #define RD_BE_NET IP4(10, 130, 200, 0)    /* routed out of fwd0: XDP_REDIRECT */
 #define BE_MASK IP4(255, 255, 255, 0)
-#define EXT_SRC IP4(100, 64, 0, 0)        /* external clients */
 #define TX_PORT 30100
 #define RD_PORT 30101
-#define BE_PORT 8080
-#define BE_PER_SVC 3
 
 static struct {
 	int reps;
@@ -72,171 +49,18 @@ static struct {
 	.fwd_peer = "fwd0p",
 };
 
-static int ext_ifindex, fwd_ifindex, ext_peer_ifindex, fwd_peer_ifindex, n_cpus;
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "xdpfwd: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "  xdpfwd: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-/* ---- frames ------------------------------------------------------------------ */
-static uint16_t csum_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
-static uint32_t csum_add(uint32_t s, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		s += (b[i] << 8) | b[i + 1];
-	if (len & 1)
-		s += b[len - 1] << 8;
-	return s;
-}
-
-#define TCP_SYN 0x02
-#define TCP_ACK 0x10
-
-/* Ethernet/IPv4/TCP with valid checksums, addressed to ext0's MAC: kxp
- * updates checksums incrementally, which needs a correct start. */
-static void frame_build(struct xdpfwd_frame *fr, uint32_t saddr, uint16_t sport, uint32_t daddr,
-			uint16_t dport, uint8_t flags)
-{
-	struct ethhdr *eth = (void *)fr->b;
-	struct iphdr *ip = (void *)(eth + 1);
-	struct tcphdr *tcp = (void *)(ip + 1);
-	static const uint8_t src_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x01 };
-	static const uint8_t dst_mac[ETH_ALEN] = { 0x02, 0, 0, 0, 0, 0x02 };
-	uint32_t s;
-
-	memset(fr, 0, sizeof(*fr));
-	memcpy(eth->h_source, src_mac, ETH_ALEN);
-	memcpy(eth->h_dest, dst_mac, ETH_ALEN);
-	eth->h_proto = htons(ETH_P_IP);
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->tot_len = htons(sizeof(*ip) + sizeof(*tcp));
-	ip->id = htons(sport ^ 0x5a5a);
-	ip->frag_off = htons(0x4000);
-	ip->ttl = 64;
-	ip->protocol = IPPROTO_TCP;
-	ip->saddr = htonl(saddr);
-	ip->daddr = htonl(daddr);
-	ip->check = htons(csum_fold(csum_add(0, ip, sizeof(*ip))));
-	tcp->source = htons(sport);
-	tcp->dest = htons(dport);
-	tcp->seq = htonl(0x10000000u + sport);
-	tcp->ack_seq = (flags & TCP_ACK) ? htonl(0x20000000u) : 0;
-	tcp->doff = 5;
-	tcp->syn = !!(flags & TCP_SYN);
-	tcp->ack = !!(flags & TCP_ACK);
-	tcp->window = htons(64240);
-	s = csum_add(0, &ip->saddr, 8);
-	s += IPPROTO_TCP + sizeof(*tcp);
-	s = csum_add(s, tcp, sizeof(*tcp));
-	tcp->check = htons(csum_fold(s));
-}
+static int ext_ifindex, fwd_ifindex, ext_peer_ifindex, fwd_peer_ifindex;
 
 /* Flow f of a path: distinct external clients toward the path's NodePort. */
 static void flow_frame(uint16_t np, uint32_t f, uint8_t flags, struct xdpfwd_frame *fr)
 {
-	frame_build(fr, EXT_SRC + 256 + f % 32768, 20000 + f / 32768, NODE_IP, np, flags);
+	bench_tcp_frame(fr->b, sizeof(fr->b), EXT_SRC + 256 + f % 32768, 20000 + f / 32768, NODE_IP, np, flags);
 }
 
 /* ---- desired state ------------------------------------------------------------- */
-struct state {
-	struct kxp_desired d;
-	size_t cap_fe, cap_sets;
-};
-
-static int be_cmp(const void *a, const void *b)
-{
-	const struct kxp_d_backend *x = a, *y = b;
-	uint32_t xa = ntohl(x->addr), ya = ntohl(y->addr);
-
-	return xa != ya ? (xa < ya ? -1 : 1) : (int)x->port - (int)y->port;
-}
-
-static int add_set(struct state *st, const char *key, struct kxp_d_backend *be, size_t n)
-{
-	struct kxp_d_set *s = &st->d.sets[st->d.n_sets];
-
-	if (st->d.n_sets == st->cap_sets)
-		die("set array too small");
-	s->key = strdup(key);
-	s->be = calloc(n, sizeof(*be));
-	if (!s->key || !s->be)
-		die("out of memory");
-	qsort(be, n, sizeof(*be), be_cmp);
-	memcpy(s->be, be, n * sizeof(*be));
-	s->n_be = n;
-	s->algo = KXP_ALGO_RANDOM;
-	return (int)st->d.n_sets++;
-}
-
-static void add_fe(struct state *st, uint32_t addr, uint16_t port, uint8_t proto, uint8_t kind, uint16_t flags,
-		   int set, const char *svc)
-{
-	struct kxp_d_frontend *fe;
-
-	if (st->d.n_fe == st->cap_fe)
-		die("frontend array too small");
-	fe = &st->d.fe[st->d.n_fe++];
-	fe->addr = htonl(addr);
-	fe->port = port;
-	fe->proto = proto;
-	fe->scope = KXP_SCOPE_DEFAULT;
-	fe->kind = kind;
-	fe->flags = flags;
-	fe->set = set;
-	fe->svc = strdup(svc);
-	fe->port_name = strdup(port ? "http" : "");
-	if (!fe->svc || !fe->port_name)
-		die("out of memory");
-}
-
-/* A ClusterIP with its wildcard entry, as the model writes every active one. */
-static void add_clusterip(struct state *st, uint32_t cip, int set, const char *svc)
-{
-	add_fe(st, cip, 80, IPPROTO_TCP, KXP_FE_CLUSTERIP, 0, set, svc);
-	add_fe(st, cip, 0, 0, KXP_FE_CLUSTERIP, KXP_SVC_F_WILDCARD, -1, svc);
-}
-
 /* An eTP=Cluster NodePort service: DEFAULT entry on the node address with the
  * cluster-wide set of remote backends (every external client is masqueraded). */
-static void add_nodeport(struct state *st, const char *svc, uint32_t cip, uint16_t np, uint32_t be_net)
+static void add_nodeport(struct bench_desired *st, const char *svc, uint32_t cip, uint16_t np, uint32_t be_net)
 {
 	struct kxp_d_backend be[BE_PER_SVC];
 	char key[128];
@@ -245,24 +69,17 @@ static void add_nodeport(struct state *st, const char *svc, uint32_t cip, uint16
 	for (int k = 0; k < BE_PER_SVC; k++)
 		be[k] = (struct kxp_d_backend){ htonl(be_net + 1 + k), BE_PORT, IPPROTO_TCP, 0 };
 	snprintf(key, sizeof(key), "%s:http/TCP:cluster", svc);
-	set = add_set(st, key, be, BE_PER_SVC);
-	add_clusterip(st, cip, set, svc);
-	add_fe(st, NODE_IP, np, IPPROTO_TCP, KXP_FE_NODEPORT, KXP_SVC_F_EXTERNAL, set, svc);
+	set = bench_add_set(st, key, be, BE_PER_SVC);
+	bench_add_clusterip(st, cip, set, 0, true, svc);
+	bench_add_fe(st, NODE_IP, np, IPPROTO_TCP, KXP_SCOPE_DEFAULT, KXP_FE_NODEPORT, KXP_SVC_F_EXTERNAL, set, svc);
 }
 
-static void build_state(struct state *st, unsigned long n)
+static void build_state(struct bench_desired *st, unsigned long n)
 {
 	struct kxp_d_backend be[BE_PER_SVC];
 	char key[128], svc[64];
 
-	memset(st, 0, sizeof(*st));
-	st->cap_fe = 2 * n + 8;
-	st->cap_sets = n + 2;
-	st->d.fe = calloc(st->cap_fe, sizeof(*st->d.fe));
-	st->d.sets = calloc(st->cap_sets, sizeof(*st->d.sets));
-	st->d.nodeips = calloc(1, sizeof(*st->d.nodeips));
-	if (!st->d.fe || !st->d.sets || !st->d.nodeips)
-		die("out of memory");
+	bench_desired_init(st, 2 * n + 8, n + 2);
 	add_nodeport(st, "bench/np-tx", IP4(10, 96, 0, 10), TX_PORT, TX_BE_NET);
 	add_nodeport(st, "bench/np-redirect", IP4(10, 96, 0, 11), RD_PORT, RD_BE_NET);
 	for (unsigned long i = 0; i < n; i++) {
@@ -271,93 +88,9 @@ static void build_state(struct state *st, unsigned long n)
 							IPPROTO_TCP, 0 };
 		snprintf(svc, sizeof(svc), "bench/svc-%lu", i);
 		snprintf(key, sizeof(key), "%s:http/TCP:cluster", svc);
-		add_clusterip(st, CIP_BASE + i, add_set(st, key, be, BE_PER_SVC), svc);
+		bench_add_clusterip(st, CIP_BASE + i, bench_add_set(st, key, be, BE_PER_SVC), 0, true, svc);
 	}
-	st->d.nodeips[0] = (struct kxp_d_nodeip){ htonl(NODE_IP), KXP_NODEIP_F_LOCAL | KXP_NODEIP_F_NODEPORT |
-									  KXP_NODEIP_F_PRIMARY };
-	st->d.n_nodeips = 1;
-	st->d.cfg.n_cluster = 1;
-	st->d.cfg.cluster[0] = (struct kxp_cidr4){ htonl(CLUSTER_CIDR), htonl(CLUSTER_MASK) };
-	st->d.cfg.n_service = 1;
-	st->d.cfg.service[0] = (struct kxp_cidr4){ htonl(SERVICE_CIDR), htonl(SERVICE_MASK) };
 	st->d.cfg.snat_addr = htonl(NODE_IP); /* as the model writes it: the primary address */
-}
-
-static void free_state(struct state *st)
-{
-	for (size_t i = 0; i < st->d.n_fe; i++) {
-		free(st->d.fe[i].svc);
-		free(st->d.fe[i].port_name);
-	}
-	for (size_t i = 0; i < st->d.n_sets; i++) {
-		free(st->d.sets[i].key);
-		free(st->d.sets[i].be);
-	}
-	free(st->d.fe);
-	free(st->d.sets);
-	free(st->d.nodeips);
-}
-
-/* ---- maps -------------------------------------------------------------------------- */
-static void map_flush(int fd, size_t key_size)
-{
-	size_t cap = 1024, n = 0;
-	uint8_t *keys = malloc(cap * key_size);
-	void *prev = NULL;
-
-	if (!keys)
-		die("out of memory");
-	while (fd >= 0 && bpf_map_get_next_key(fd, prev, keys + n * key_size) == 0) {
-		prev = keys + n * key_size;
-		if (++n == cap) {
-			uint8_t *k = realloc(keys, 2 * cap * key_size);
-
-			if (!k)
-				die("out of memory");
-			keys = k;
-			cap *= 2;
-			prev = keys + (n - 1) * key_size;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, keys + i * key_size);
-	free(keys);
-}
-
-static void read_reasons(struct kxp_dp *dp, uint64_t out[KXP_R_MAX])
-{
-	int fd = kxp_dp_map_fd(dp, KXP_MAP_REASONS);
-	uint64_t *v = calloc(n_cpus, sizeof(*v));
-
-	memset(out, 0, KXP_R_MAX * sizeof(*out));
-	if (!v)
-		die("out of memory");
-	for (uint32_t r = 0; fd >= 0 && r < KXP_R_MAX; r++) {
-		if (bpf_map_lookup_elem(fd, &r, v))
-			continue;
-		for (int c = 0; c < n_cpus; c++)
-			out[r] += v[c];
-	}
-	free(v);
-}
-
-/* Names of the reasons that appear here; the rest by number. */
-static const char *reason_name(unsigned r)
-{
-	static const char *const names[KXP_R_MAX] = {
-		[KXP_R_OK] = "OK",		    [KXP_R_NOT_SERVICE] = "NOT_SERVICE",
-		[KXP_R_MALFORMED] = "MALFORMED",    [KXP_R_NO_BACKEND] = "NO_BACKEND",
-		[KXP_R_CT_MISS] = "CT_MISS",	    [KXP_R_CSUM] = "CSUM",
-		[KXP_R_SNAT_FAIL] = "SNAT_FAIL",    [KXP_R_REPLY] = "REPLY",
-		[KXP_R_CT_HIT] = "CT_HIT",	    [KXP_R_POLICY_DROP] = "POLICY_DROP",
-		[KXP_R_NO_ENDPOINTS] = "NO_ENDPOINTS",
-	};
-	static char buf[24];
-
-	if (r < KXP_R_MAX && names[r])
-		return names[r];
-	snprintf(buf, sizeof(buf), "reason_%u", r);
-	return buf;
 }
 
 /* ---- the floor and the sink --------------------------------------------------------- */
@@ -502,8 +235,7 @@ static uint64_t open_flows(struct kxp_dp *dp, uint16_t np, int nf)
 	uint64_t before[KXP_R_MAX], after[KXP_R_MAX];
 	struct xdpfwd_frame syn, out;
 
-	map_flush(kxp_dp_map_fd(dp, KXP_MAP_CT), sizeof(struct kxp_flow4));
-	map_flush(kxp_dp_map_fd(dp, KXP_MAP_SNAT), sizeof(struct kxp_flow4));
+	flush_flows(dp);
 	read_reasons(dp, before);
 	for (int f = 0; f < nf; f++) {
 		struct xdp_md ctx = { .data_end = XDPFWD_FRAME_LEN, .ingress_ifindex = ext_ifindex };
@@ -545,55 +277,6 @@ static const char *path_label(enum path p)
 			    : "ext → NodePort eTP=Cluster, backend behind fwd0 (XDP_REDIRECT)";
 }
 
-static int dbl_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-struct stat3 {
-	double med, min, max;
-};
-
-static struct stat3 stats(const double *v, int n)
-{
-	double *s = malloc(n * sizeof(*s));
-	struct stat3 r;
-
-	if (!s)
-		die("out of memory");
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), dbl_cmp);
-	r.med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	r.min = s[0];
-	r.max = s[n - 1];
-	free(s);
-	return r;
-}
-
-static double rnd(double v, int digits)
-{
-	double sc = 1;
-
-	while (digits--)
-		sc *= 10;
-	return (double)(long long)(v * sc + (v < 0 ? -0.5 : 0.5)) / sc;
-}
-
-static cJSON *json_stat(const double *v, int n, int digits)
-{
-	cJSON *o = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(o, "runs");
-	struct stat3 s = stats(v, n);
-
-	for (int i = 0; i < n; i++)
-		cJSON_AddItemToArray(runs, cJSON_CreateNumber(rnd(v[i], digits)));
-	cJSON_AddNumberToObject(o, "median", rnd(s.med, digits));
-	cJSON_AddNumberToObject(o, "min", rnd(s.min, digits));
-	cJSON_AddNumberToObject(o, "max", rnd(s.max, digits));
-	return o;
-}
-
 static cJSON *json_sink(const struct xdpfwd_state *s)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -613,19 +296,6 @@ static cJSON *json_reasons(const uint64_t *r)
 		if (r[i])
 			cJSON_AddNumberToObject(o, reason_name(i), r[i]);
 	return o;
-}
-
-static void fmt_reasons(char *buf, size_t len, const uint64_t *rs)
-{
-	size_t o = 0;
-
-	buf[0] = 0;
-	for (unsigned r = 0; r < KXP_R_MAX && o < len; r++)
-		if (rs[r])
-			o += snprintf(buf + o, len - o, "%s%s ×%llu", o ? ", " : "", reason_name(r),
-				      (unsigned long long)rs[r]);
-	if (!buf[0])
-		snprintf(buf, len, "no reason counted");
 }
 
 /* Run one case (floor and kxp, in the order the rep asks) and record it. */
@@ -726,7 +396,7 @@ static cJSON *run_point(unsigned long n, const struct fwd_obj *fo, FILE *md, boo
 	double *apply_ms = calloc(reps, sizeof(double));
 	struct xdpfwd_state pass_sink = { 0 };
 	struct kxp_apply_stats ast0 = { 0 };
-	struct state st;
+	struct bench_desired st;
 	cJSON *jp = cJSON_CreateObject(), *jc;
 
 	if (!pass_ns || !pass_wall || !apply_ms)
@@ -743,17 +413,11 @@ static cJSON *run_point(unsigned long n, const struct fwd_obj *fo, FILE *md, boo
 	}
 	cJSON_AddNumberToObject(jp, "services", n);
 	for (int r = 0; r < reps; r++) {
-		char errbuf[256] = "";
-		struct kxp_dp_opts o = { .no_pin = true, .errbuf = errbuf, .errbuf_len = sizeof(errbuf) };
 		struct kxp_apply_stats ast = { 0 };
-		struct kxp_dp *dp = NULL;
+		struct kxp_dp *dp = bench_dp_open(&st);
 		double t0;
 		int err;
 
-		if (st.d.n_fe > KXP_DEF_MAX_FRONTENDS)
-			o.max_frontends = st.d.n_fe + 1024;
-		if ((err = kxp_dp_open(&dp, &o)))
-			die("kxp_dp_open: %s%s%s", strerror(-err), errbuf[0] ? ": " : "", errbuf);
 		t0 = now_ns();
 		err = kxp_dp_apply(dp, &st.d, &ast);
 		apply_ms[r] = (now_ns() - t0) / 1e6;
@@ -865,7 +529,7 @@ static cJSON *run_point(unsigned long n, const struct fwd_obj *fo, FILE *md, boo
 	free(pass_ns);
 	free(pass_wall);
 	free(apply_ms);
-	free_state(&st);
+	bench_desired_free(&st);
 	return jp;
 }
 
@@ -876,41 +540,6 @@ static void usage(void)
 			"              [--repeat FRAMES] [--pass-repeat FRAMES] [--flows F (power of 2)]\n"
 			"              [--batch B] [--cpu C] [--ext-if D] [--fwd-if D] [--ext-peer D] [--fwd-peer D]\n");
 	exit(2);
-}
-
-static void parse_services(const char *s)
-{
-	char *dup = strdup(s), *tok, *save = NULL;
-
-	opt.n_count = 0;
-	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *end;
-		unsigned long v = strtoul(tok, &end, 10);
-
-		if (*end || v == 0 || v > 60000 || opt.n_count == 8)
-			die("bad --services value '%s' (1..60000, at most 8)", tok);
-		opt.n_list[opt.n_count++] = v;
-	}
-	free(dup);
-}
-
-static void pin_cpu(void)
-{
-	cpu_set_t set;
-
-	if (opt.cpu < 0) {
-		if (sched_getaffinity(0, sizeof(set), &set))
-			die("sched_getaffinity: %s", strerror(errno));
-		for (int c = CPU_SETSIZE - 1; c >= 0; c--)
-			if (CPU_ISSET(c, &set)) {
-				opt.cpu = c;
-				break;
-			}
-	}
-	CPU_ZERO(&set);
-	CPU_SET(opt.cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
-		die("sched_setaffinity(%d): %s", opt.cpu, strerror(errno));
 }
 
 static int ifindex_of(const char *name)
@@ -940,10 +569,10 @@ int main(int argc, char **argv)
 	FILE *md;
 	int c;
 
-	parse_services("1,10000");
+	parse_services("1,10000", opt.n_list, 8, &opt.n_count);
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 's': parse_services(optarg); break;
+		case 's': parse_services(optarg, opt.n_list, 8, &opt.n_count); break;
 		case 'r': opt.reps = atoi(optarg); break;
 		case 'R': opt.repeat = atol(optarg); break;
 		case 'P': opt.pass_repeat = atol(optarg); break;
@@ -968,10 +597,7 @@ int main(int argc, char **argv)
 	fwd_ifindex = ifindex_of(opt.fwd_if);
 	ext_peer_ifindex = ifindex_of(opt.ext_peer);
 	fwd_peer_ifindex = ifindex_of(opt.fwd_peer);
-	n_cpus = libbpf_num_possible_cpus();
-	if (n_cpus < 1)
-		die("cannot count possible CPUs");
-	pin_cpu();
+	bench_cpu_setup(&opt.cpu);
 	load_fwd_obj(&fo);
 	attach_sinks(&fo);
 
@@ -1032,15 +658,7 @@ int main(int argc, char **argv)
 		fprintf(md, " %.1f |", summary[i][8]);
 	fprintf(md, "\n");
 
-	char *s = cJSON_Print(root);
-	FILE *jf = fopen(opt.json_path, "w");
-
-	if (!s || !jf || fputs(s, jf) < 0 || fclose(jf))
-		die("writing %s failed", opt.json_path);
-	if (fclose(md))
-		die("writing %s failed", opt.md_path);
-	free(s);
-	cJSON_Delete(root);
+	bench_write_results(root, opt.json_path, md, opt.md_path);
 	bpf_object__close(fo.obj);
 	return 0;
 }

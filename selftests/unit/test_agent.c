@@ -58,20 +58,20 @@ KXP_TEST(agent_config_file)
 	if (!ASSERT_OK(kxp_agent_cfg_load_text(&c, kpc_yaml, strlen(kpc_yaml), "test"), "load"))
 		return;
 	ASSERT_EQ(c.n_errors, 0, "no errors");
-	ASSERT_EQ(c.node.n_cluster, 1, "clusterCIDR");
+	ASSERT_EQ(c.opts.node.n_cluster, 1, "clusterCIDR");
 	kxp_parse_ip4("10.244.0.0", &a);
-	ASSERT_EQ(c.node.cluster[0].addr, a, "clusterCIDR address");
-	ASSERT_TRUE(!c.node.nodeport_primary && c.node.n_nodeport == 2, "nodePortAddresses: two CIDRs");
+	ASSERT_EQ(c.opts.node.cluster[0].addr, a, "clusterCIDR address");
+	ASSERT_TRUE(!c.opts.node.nodeport_primary && c.opts.node.n_nodeport == 2, "nodePortAddresses: two CIDRs");
 	ASSERT_STREQ(c.healthz_addr, "0.0.0.0:12256", "healthzBindAddress");
 	ASSERT_STREQ(c.metrics_addr, "127.0.0.1:10249", "metricsBindAddress gets the default port");
-	ASSERT_STREQ(c.node_name, "node-a", "hostnameOverride");
-	ASSERT_TRUE(c.node.masquerade_all, "iptables.masqueradeAll");
-	ASSERT_EQ(c.node.default_algo, KXP_ALGO_RR, "ipvs.scheduler rr -> rr");
-	ASSERT_EQ(c.xdp_mode, KXP_XDP_GENERIC, "kxp.xdpMode");
-	ASSERT_EQ(c.dp.max_frontends, 1000, "kxp.maxFrontends");
-	ASSERT_TRUE(c.n_ext == 2 && !strcmp(c.ext_devs[1], "eth1"), "kxp.externalDevices");
-	ASSERT_TRUE(c.n_pod == 1 && !strcmp(c.pod_devs[0], "veth*"), "kxp.podDevices");
-	ASSERT_EQ(c.node.n_service, 1, "kxp.serviceCIDRs");
+	ASSERT_STREQ(c.opts.node_name, "node-a", "hostnameOverride");
+	ASSERT_TRUE(c.opts.node.masquerade_all, "iptables.masqueradeAll");
+	ASSERT_EQ(c.opts.node.default_algo, KXP_ALGO_RR, "ipvs.scheduler rr -> rr");
+	ASSERT_EQ(c.opts.xdp_mode, KXP_XDP_GENERIC, "kxp.xdpMode");
+	ASSERT_EQ(c.opts.dp.max_frontends, 1000, "kxp.maxFrontends");
+	ASSERT_TRUE(c.opts.n_ext == 2 && !strcmp(c.opts.ext_devs[1], "eth1"), "kxp.externalDevices");
+	ASSERT_TRUE(c.opts.n_pod == 1 && !strcmp(c.opts.pod_devs[0], "veth*"), "kxp.podDevices");
+	ASSERT_EQ(c.opts.node.n_service, 1, "kxp.serviceCIDRs");
 	ASSERT_EQ(c.backoff_min_ms, 50, "timers.backoffMin");
 	ASSERT_EQ(c.healthz_threshold_ms, 5000, "timers.healthzThreshold");
 	ASSERT_EQ(c.watch_timeout_ms, 30000, "timers.watchTimeout (bare number = seconds)");
@@ -114,15 +114,15 @@ KXP_TEST(agent_config_flags_override_file)
 	for (size_t i = 0; i < c.n_errors; i++)
 		printf("    error: %s\n", c.errors[i]);
 	ASSERT_EQ(c.n_errors, 0, "valid");
-	ASSERT_EQ(c.node.n_cluster, 1, "--cluster-cidr replaces the file's list");
+	ASSERT_EQ(c.opts.node.n_cluster, 1, "--cluster-cidr replaces the file's list");
 	kxp_parse_ip4("10.100.0.0", &a);
-	ASSERT_EQ(c.node.cluster[0].addr, a, "--cluster-cidr value");
-	ASSERT_EQ(c.xdp_mode, KXP_XDP_OFF, "--xdp-mode over kxp.xdpMode");
+	ASSERT_EQ(c.opts.node.cluster[0].addr, a, "--cluster-cidr value");
+	ASSERT_EQ(c.opts.xdp_mode, KXP_XDP_OFF, "--xdp-mode over kxp.xdpMode");
 	ASSERT_EQ(c.healthz_threshold_ms, 250, "--healthz-threshold over the file");
-	ASSERT_TRUE(c.n_pod == 1 && !strcmp(c.pod_devs[0], "lxc*"), "--pod-dev replaces the file's list");
-	ASSERT_EQ(c.n_ext, 2, "file's external devices kept");
-	ASSERT_STREQ(c.node_name, "node-a", "hostnameOverride kept");
-	ASSERT_TRUE(c.node.masquerade_all, "file's masqueradeAll kept");
+	ASSERT_TRUE(c.opts.n_pod == 1 && !strcmp(c.opts.pod_devs[0], "lxc*"), "--pod-dev replaces the file's list");
+	ASSERT_EQ(c.opts.n_ext, 2, "file's external devices kept");
+	ASSERT_STREQ(c.opts.node_name, "node-a", "hostnameOverride kept");
+	ASSERT_TRUE(c.opts.node.masquerade_all, "file's masqueradeAll kept");
 out:
 	close(fd);
 	unlink(path);

@@ -86,9 +86,9 @@ static uint64_t now_mono_ns(void)
 
 static bool is_pod_dev(const struct agent *a, const char *name)
 {
-	if (a->cfg->n_pod) {
-		for (size_t i = 0; i < a->cfg->n_pod; i++)
-			if (!fnmatch(a->cfg->pod_devs[i], name, 0))
+	if (a->cfg->opts.n_pod) {
+		for (size_t i = 0; i < a->cfg->opts.n_pod; i++)
+			if (!fnmatch(a->cfg->opts.pod_devs[i], name, 0))
 				return true;
 		return false;
 	}
@@ -105,9 +105,9 @@ static bool is_ext_dev(const struct agent *a, const struct link *l)
 	uint32_t ips[16];
 	size_t n;
 
-	if (a->cfg->n_ext) {
-		for (size_t i = 0; i < a->cfg->n_ext; i++)
-			if (!strcmp(a->cfg->ext_devs[i], l->name))
+	if (a->cfg->opts.n_ext) {
+		for (size_t i = 0; i < a->cfg->opts.n_ext; i++)
+			if (!strcmp(a->cfg->opts.ext_devs[i], l->name))
 				return true;
 		return false;
 	}
@@ -146,12 +146,12 @@ static void attach_link(struct agent *a, struct link *l)
 	if (ext) {
 		enum kxp_xdp_mode used = KXP_XDP_OFF;
 
-		err = kxp_dp_attach_xdp(a->dp, l->ifindex, a->cfg->xdp_mode, &used);
+		err = kxp_dp_attach_xdp(a->dp, l->ifindex, a->cfg->opts.xdp_mode, &used);
 		if (err) {
 			pr_warn("device %s: XDP: %s", l->name, attach_err(err));
 			return;
 		}
-		if (used != a->cfg->xdp_mode)
+		if (used != a->cfg->opts.xdp_mode)
 			pr_warn("device %s: the driver refused native XDP, attached in generic mode", l->name);
 	}
 	err = kxp_dp_attach_tc(a->dp, l->ifindex);
@@ -528,7 +528,7 @@ static int start_reflectors(struct agent *a)
 {
 	char field[320];
 
-	snprintf(field, sizeof(field), "metadata.name=%s", a->cfg->node_name);
+	snprintf(field, sizeof(field), "metadata.name=%s", a->cfg->opts.node_name);
 	for (int k = 0; k < KXP_K8S__KINDS; k++) {
 		struct kxp_reflector_opts o = {
 			.kind = (enum kxp_k8s_kind)k,
@@ -576,17 +576,17 @@ int kxp_agent_run(struct kxp_agent_cfg *cfg)
 		return 1;
 	}
 
-	cfg->dp.instance = cfg->instance;
-	cfg->dp.errbuf = errbuf;
-	cfg->dp.errbuf_len = sizeof(errbuf);
+	cfg->opts.dp.instance = cfg->instance;
+	cfg->opts.dp.errbuf = errbuf;
+	cfg->opts.dp.errbuf_len = sizeof(errbuf);
 	/* adopt what a previous agent pinned: ids from the maps, nothing flushed */
-	err = kxp_dp_open(&a.dp, &cfg->dp);
+	err = kxp_dp_open(&a.dp, &cfg->opts.dp);
 	if (err) {
 		pr_err("instance %s: %s", cfg->instance,
 		       errbuf[0] ? errbuf : err == -EPROTO ? "pinned maps of another layout version" : strerror(-err));
 		goto out;
 	}
-	err = kxp_engine_init(&a.eng, a.dp, &cfg->node);
+	err = kxp_engine_init(&a.eng, a.dp, &cfg->opts.node);
 	if (err)
 		goto out;
 	ho.healthz_addr = cfg->healthz_addr;
@@ -614,7 +614,7 @@ int kxp_agent_run(struct kxp_agent_cfg *cfg)
 	a.q = kxp_k8s_queue_new();
 	if (!a.q || start_reflectors(&a))
 		goto out;
-	pr_info("instance %s, node %s: watching %s", cfg->instance, cfg->node_name, a.conn.server ? a.conn.server : "?");
+	pr_info("instance %s, node %s: watching %s", cfg->instance, cfg->opts.node_name, a.conn.server ? a.conn.server : "?");
 	publish(&a);
 
 	for (;;) {

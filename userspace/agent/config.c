@@ -15,6 +15,7 @@
 
 #include "k8s/yaml2json.h"
 #include "lib/ip.h"
+#include "lib/nodeopts.h"
 
 const char kxp_agent_help[] =
 	"Usage: kxp agent --instance NAME [--kubeconfig FILE | --master URL | (in-cluster)]\n"
@@ -69,13 +70,23 @@ static void __attribute__((format(printf, 2, 3))) cfg_warn(struct kxp_agent_cfg 
 	va_end(ap);
 }
 
+/* Node-setting problems land in the agent's lists like its own. */
+static void opts_report(struct kxp_nodeopts *o, bool warning, const char *m)
+{
+	struct kxp_agent_cfg *c = (struct kxp_agent_cfg *)((char *)o - offsetof(struct kxp_agent_cfg, opts));
+
+	if (warning)
+		cfg_warn(c, "%s", m);
+	else
+		cfg_err(c, "%s", m);
+}
+
 void kxp_agent_cfg_defaults(struct kxp_agent_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->node.nodeport_primary = true;
-	c->node.default_algo = KXP_ALGO_RANDOM;
-	c->xdp_mode = KXP_XDP_NATIVE;
-	c->dp.sock_lb = KXP_SOCK_HOST;
+	kxp_nodeopts_defaults(&c->opts);
+	c->opts.dual_stack_lists = true;
+	c->opts.report = opts_report;
 	snprintf(c->healthz_addr, sizeof(c->healthz_addr), "0.0.0.0:10256");
 	snprintf(c->metrics_addr, sizeof(c->metrics_addr), "127.0.0.1:10249");
 	c->backoff_min_ms = 800;
@@ -133,86 +144,6 @@ int kxp_parse_hostport(const char *s, uint32_t *addr, uint16_t *port)
 	return 0;
 }
 
-static int set_algo(struct kxp_agent_cfg *c, const char *what, const char *v)
-{
-	if (!strcmp(v, "random"))
-		c->node.default_algo = KXP_ALGO_RANDOM;
-	else if (!strcmp(v, "rr"))
-		c->node.default_algo = KXP_ALGO_RR;
-	else if (!strcmp(v, "maglev"))
-		c->node.default_algo = KXP_ALGO_MAGLEV;
-	else {
-		cfg_err(c, "%s: \"%s\" is not random, rr or maglev", what, v);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int set_xdp(struct kxp_agent_cfg *c, const char *what, const char *v)
-{
-	if (!strcmp(v, "native"))
-		c->xdp_mode = KXP_XDP_NATIVE;
-	else if (!strcmp(v, "generic"))
-		c->xdp_mode = KXP_XDP_GENERIC;
-	else if (!strcmp(v, "off"))
-		c->xdp_mode = KXP_XDP_OFF;
-	else {
-		cfg_err(c, "%s: \"%s\" is not native, generic or off", what, v);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* Comma-separated CIDRs appended to v. */
-static int add_cidrs(struct kxp_agent_cfg *c, const char *what, const char *s, struct kxp_cidr4 *v, size_t *n)
-{
-	char buf[512], *save = NULL, *tok;
-
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-		if (*n >= KXP_MAX_CIDRS) {
-			cfg_err(c, "%s: at most %d CIDRs", what, KXP_MAX_CIDRS);
-			return -EINVAL;
-		}
-		if (kxp_parse_cidr4(tok, &v[*n])) {
-			/* IPv6 ranges belong to the other family: not an error */
-			if (strchr(tok, ':')) {
-				cfg_warn(c, "%s: \"%s\" is IPv6, not served yet; ignored", what, tok);
-				continue;
-			}
-			cfg_err(c, "%s: \"%s\" is not an IPv4 CIDR (a.b.c.d/n)", what, tok);
-			return -EINVAL;
-		}
-		(*n)++;
-	}
-	return 0;
-}
-
-static int set_nodeport(struct kxp_agent_cfg *c, const char *what, const char *v)
-{
-	if (!strcmp(v, "primary")) {
-		c->node.nodeport_primary = true;
-		c->node.n_nodeport = 0;
-		return 0;
-	}
-	c->node.nodeport_primary = false;
-	return add_cidrs(c, what, v, c->node.nodeport, &c->node.n_nodeport);
-}
-
-static int add_dev(struct kxp_agent_cfg *c, const char *what, const char *name, char (*v)[16], size_t *n)
-{
-	if (*n >= KXP_AGENT_MAX_DEVS) {
-		cfg_err(c, "%s: at most %d devices", what, KXP_AGENT_MAX_DEVS);
-		return -EINVAL;
-	}
-	if (!*name || strlen(name) >= 16) {
-		cfg_err(c, "%s: \"%s\" is not a device name or pattern (1..15 characters)", what, name);
-		return -EINVAL;
-	}
-	snprintf(v[(*n)++], 16, "%s", name);
-	return 0;
-}
-
 static int set_bind(struct kxp_agent_cfg *c, const char *what, const char *v, char *dst, size_t len,
 		    uint16_t def_port)
 {
@@ -233,21 +164,6 @@ static int set_bind(struct kxp_agent_cfg *c, const char *what, const char *v, ch
 		cfg_err(c, "%s: \"%s\" is not IPv4-ADDRESS:PORT", what, v);
 		return -EINVAL;
 	}
-	return 0;
-}
-
-static int set_u32(struct kxp_agent_cfg *c, const char *what, const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || v == 0 || v > UINT32_MAX / 2) {
-		cfg_err(c, "%s: \"%s\" is not a positive number", what, s);
-		return -EINVAL;
-	}
-	*out = (uint32_t)v;
 	return 0;
 }
 
@@ -303,38 +219,27 @@ static void str_list(struct kxp_agent_cfg *c, const char *what, const cJSON *v,
 
 static int f_cluster(struct kxp_agent_cfg *c, const char *w, const char *v)
 {
-	return add_cidrs(c, w, v, c->node.cluster, &c->node.n_cluster);
+	return kxp_nodeopts_cidrs(&c->opts, w, v, c->opts.node.cluster, &c->opts.node.n_cluster);
 }
 
 static int f_service(struct kxp_agent_cfg *c, const char *w, const char *v)
 {
-	return add_cidrs(c, w, v, c->node.service, &c->node.n_service);
+	return kxp_nodeopts_cidrs(&c->opts, w, v, c->opts.node.service, &c->opts.node.n_service);
 }
 
 static int f_ext(struct kxp_agent_cfg *c, const char *w, const char *v)
 {
-	return add_dev(c, w, v, c->ext_devs, &c->n_ext);
+	return kxp_nodeopts_dev(&c->opts, w, v, c->opts.ext_devs, &c->opts.n_ext);
 }
 
 static int f_pod(struct kxp_agent_cfg *c, const char *w, const char *v)
 {
-	return add_dev(c, w, v, c->pod_devs, &c->n_pod);
+	return kxp_nodeopts_dev(&c->opts, w, v, c->opts.pod_devs, &c->opts.n_pod);
 }
 
 static int f_nodeip(struct kxp_agent_cfg *c, const char *w, const char *v)
 {
-	uint32_t ip;
-
-	if (kxp_parse_ip4(v, &ip)) {
-		cfg_err(c, "%s: \"%s\" is not an IPv4 address", w, v);
-		return -EINVAL;
-	}
-	if (c->node.n_node_ips >= sizeof(c->node.node_ips) / sizeof(c->node.node_ips[0])) {
-		cfg_err(c, "%s: at most 16 addresses", w);
-		return -EINVAL;
-	}
-	c->node.node_ips[c->node.n_node_ips++] = ip;
-	return 0;
+	return kxp_nodeopts_node_ip(&c->opts, w, v);
 }
 
 /* KubeProxyConfiguration fields kxp has no use for: reported, not fatal. */
@@ -364,7 +269,7 @@ static void masq_from(struct kxp_agent_cfg *c, const cJSON *obj, const char *whe
 	if (!cJSON_IsBool(m))
 		cfg_err(c, "%smasqueradeAll: want true or false", where);
 	else
-		c->node.masquerade_all = cJSON_IsTrue(m);
+		c->opts.node.masquerade_all = cJSON_IsTrue(m);
 }
 
 static void load_kxp(struct kxp_agent_cfg *c, const cJSON *k)
@@ -381,9 +286,9 @@ static void load_kxp(struct kxp_agent_cfg *c, const cJSON *k)
 		const char *n = it->string, *s = jstr(it, buf, sizeof(buf));
 
 		if (!strcmp(n, "algorithm") && s)
-			set_algo(c, "kxp.algorithm", s);
+			kxp_nodeopts_algo(&c->opts, "kxp.algorithm", s);
 		else if (!strcmp(n, "xdpMode") && s)
-			set_xdp(c, "kxp.xdpMode", s);
+			kxp_nodeopts_xdp(&c->opts, "kxp.xdpMode", s);
 		else if (!strcmp(n, "externalDevices"))
 			str_list(c, "kxp.externalDevices", it, f_ext);
 		else if (!strcmp(n, "podDevices"))
@@ -393,17 +298,17 @@ static void load_kxp(struct kxp_agent_cfg *c, const cJSON *k)
 		else if (!strcmp(n, "nodeIPs"))
 			str_list(c, "kxp.nodeIPs", it, f_nodeip);
 		else if (!strcmp(n, "maxFrontends") && s)
-			set_u32(c, "kxp.maxFrontends", s, &c->dp.max_frontends);
+			kxp_nodeopts_u32(&c->opts, "kxp.maxFrontends", s, &c->opts.dp.max_frontends);
 		else if (!strcmp(n, "maxBackends") && s)
-			set_u32(c, "kxp.maxBackends", s, &c->dp.max_backends);
+			kxp_nodeopts_u32(&c->opts, "kxp.maxBackends", s, &c->opts.dp.max_backends);
 		else if (!strcmp(n, "maxSlots") && s)
-			set_u32(c, "kxp.maxSlots", s, &c->dp.max_slots);
+			kxp_nodeopts_u32(&c->opts, "kxp.maxSlots", s, &c->opts.dp.max_slots);
 		else if (!strcmp(n, "maxCT") && s)
-			set_u32(c, "kxp.maxCT", s, &c->dp.max_ct);
+			kxp_nodeopts_u32(&c->opts, "kxp.maxCT", s, &c->opts.dp.max_ct);
 		else if (!strcmp(n, "maxSNAT") && s)
-			set_u32(c, "kxp.maxSNAT", s, &c->dp.max_snat);
+			kxp_nodeopts_u32(&c->opts, "kxp.maxSNAT", s, &c->opts.dp.max_snat);
 		else if (!strcmp(n, "maglevTableSize") && s)
-			set_u32(c, "kxp.maglevTableSize", s, &c->dp.maglev_m);
+			kxp_nodeopts_u32(&c->opts, "kxp.maglevTableSize", s, &c->opts.dp.maglev_m);
 		else if (!strcmp(n, "timers") && cJSON_IsObject(it)) {
 			const cJSON *t;
 
@@ -476,7 +381,7 @@ int kxp_agent_cfg_load_text(struct kxp_agent_cfg *c, const char *text, size_t le
 				cfg_err(c, "nodePortAddresses: want a list");
 				continue;
 			}
-			c->node.n_nodeport = 0;
+			c->opts.node.n_nodeport = 0;
 			if (cJSON_GetArraySize(it) == 0) {
 				/* unset: kxp's default (primary), as kube-proxy's newest default */
 				continue;
@@ -486,7 +391,7 @@ int kxp_agent_cfg_load_text(struct kxp_agent_cfg *c, const char *text, size_t le
 				if (!cJSON_IsString(e))
 					cfg_err(c, "nodePortAddresses: want strings");
 				else
-					set_nodeport(c, "nodePortAddresses", e->valuestring);
+					kxp_nodeopts_nodeport(&c->opts, "nodePortAddresses", e->valuestring);
 			}
 		} else if (!strcmp(n, "healthzBindAddress")) {
 			if (!s)
@@ -502,7 +407,7 @@ int kxp_agent_cfg_load_text(struct kxp_agent_cfg *c, const char *text, size_t le
 			if (!s)
 				cfg_err(c, "hostnameOverride: want a string");
 			else if (*s)
-				snprintf(c->node_name, sizeof(c->node_name), "%s", s);
+				snprintf(c->opts.node_name, sizeof(c->opts.node_name), "%s", s);
 		} else if (!strcmp(n, "masqueradeAll")) {
 			masq_from(c, doc, "");
 		} else if (!strcmp(n, "iptables") || !strcmp(n, "nftables")) {
@@ -516,7 +421,7 @@ int kxp_agent_cfg_load_text(struct kxp_agent_cfg *c, const char *text, size_t le
 			const cJSON *sch = cJSON_GetObjectItemCaseSensitive(it, "scheduler");
 
 			if (cJSON_IsString(sch) && !strcmp(sch->valuestring, "rr"))
-				c->node.default_algo = KXP_ALGO_RR;
+				c->opts.node.default_algo = KXP_ALGO_RR;
 			else if (cJSON_IsString(sch) && *sch->valuestring)
 				cfg_warn(c, "ipvs.scheduler: \"%s\" has no kxp equivalent (rr does); the default algorithm stays",
 					 sch->valuestring);
@@ -563,9 +468,7 @@ static int load_file(struct kxp_agent_cfg *c, const char *path)
 
 enum {
 	O_INSTANCE = 256, O_KUBECONFIG, O_MASTER, O_SADIR, O_TOKEN, O_CA, O_INSECURE, O_CONFIG, O_VALIDATE,
-	O_NODE_NAME, O_NODE_IP, O_CLUSTER, O_SERVICE, O_NODEPORT, O_MASQ, O_ALGO, O_EXT, O_POD, O_XDP, O_HEALTHZ,
-	O_METRICS, O_BMIN, O_BMAX, O_WTO, O_STALL, O_HZT, O_PAGE, O_MAXLINE, O_MAXFE, O_MAXBE, O_MAXSLOT,
-	O_MAXCT, O_MAXSNAT, O_MAGLEV_M, O_CGROUP, O_SOCKLB,
+	O_HEALTHZ, O_METRICS, O_BMIN, O_BMAX, O_WTO, O_STALL, O_HZT, O_PAGE, O_MAXLINE,
 };
 
 static const struct option agent_opts[] = {
@@ -578,17 +481,8 @@ static const struct option agent_opts[] = {
 	{ "insecure-skip-tls-verify", no_argument, NULL, O_INSECURE },
 	{ "config", required_argument, NULL, O_CONFIG },
 	{ "validate", no_argument, NULL, O_VALIDATE },
-	{ "node-name", required_argument, NULL, O_NODE_NAME },
-	{ "hostname-override", required_argument, NULL, O_NODE_NAME },
-	{ "node-ip", required_argument, NULL, O_NODE_IP },
-	{ "cluster-cidr", required_argument, NULL, O_CLUSTER },
-	{ "service-cidr", required_argument, NULL, O_SERVICE },
-	{ "nodeport-addresses", required_argument, NULL, O_NODEPORT },
-	{ "masquerade-all", no_argument, NULL, O_MASQ },
-	{ "lb-algorithm", required_argument, NULL, O_ALGO },
-	{ "external-dev", required_argument, NULL, O_EXT },
-	{ "pod-dev", required_argument, NULL, O_POD },
-	{ "xdp-mode", required_argument, NULL, O_XDP },
+	KXP_NODEOPTS_LONGOPTS,
+	{ "hostname-override", required_argument, NULL, KXP_NO_NODE_NAME },
 	{ "healthz-bind-address", required_argument, NULL, O_HEALTHZ },
 	{ "metrics-bind-address", required_argument, NULL, O_METRICS },
 	{ "backoff-min", required_argument, NULL, O_BMIN },
@@ -598,22 +492,12 @@ static const struct option agent_opts[] = {
 	{ "healthz-threshold", required_argument, NULL, O_HZT },
 	{ "page-limit", required_argument, NULL, O_PAGE },
 	{ "max-line", required_argument, NULL, O_MAXLINE },
-	{ "max-frontends", required_argument, NULL, O_MAXFE },
-	{ "max-backends", required_argument, NULL, O_MAXBE },
-	{ "max-slots", required_argument, NULL, O_MAXSLOT },
-	{ "max-ct", required_argument, NULL, O_MAXCT },
-	{ "max-snat", required_argument, NULL, O_MAXSNAT },
-	{ "maglev-table-size", required_argument, NULL, O_MAGLEV_M },
-	{ "cgroup-root", required_argument, NULL, O_CGROUP },
-	{ "socket-lb", required_argument, NULL, O_SOCKLB },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
 
 int kxp_agent_cfg_parse(struct kxp_agent_cfg *c, int argc, char **argv)
 {
-	/* a list given by flag replaces the file's list (flags override) */
-	bool cl = false, sv = false, np = false, ni = false, ex = false, pd = false;
 	uint32_t u;
 	int o;
 
@@ -631,8 +515,13 @@ int kxp_agent_cfg_parse(struct kxp_agent_cfg *c, int argc, char **argv)
 	if (c->config_file[0])
 		load_file(c, c->config_file);
 
+	/* a list given by flag replaces the file's list (flags override) */
+	c->opts.given = 0;
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "+:h", agent_opts, NULL)) != -1) {
+		/* node settings: problems are reported into c->errors */
+		if (kxp_nodeopts_set(&c->opts, o, optarg) != -ENOENT)
+			continue;
 		switch (o) {
 		case O_INSTANCE:
 			if (strlen(optarg) >= sizeof(c->instance))
@@ -663,55 +552,6 @@ int kxp_agent_cfg_parse(struct kxp_agent_cfg *c, int argc, char **argv)
 		case O_VALIDATE:
 			c->validate = true;
 			break;
-		case O_NODE_NAME:
-			snprintf(c->node_name, sizeof(c->node_name), "%s", optarg);
-			break;
-		case O_NODE_IP:
-			if (!ni)
-				c->node.n_node_ips = 0;
-			ni = true;
-			f_nodeip(c, "--node-ip", optarg);
-			break;
-		case O_CLUSTER:
-			if (!cl)
-				c->node.n_cluster = 0;
-			cl = true;
-			f_cluster(c, "--cluster-cidr", optarg);
-			break;
-		case O_SERVICE:
-			if (!sv)
-				c->node.n_service = 0;
-			sv = true;
-			f_service(c, "--service-cidr", optarg);
-			break;
-		case O_NODEPORT:
-			if (np)
-				cfg_err(c, "--nodeport-addresses given twice (use a comma-separated list)");
-			np = true;
-			c->node.n_nodeport = 0;
-			set_nodeport(c, "--nodeport-addresses", optarg);
-			break;
-		case O_MASQ:
-			c->node.masquerade_all = true;
-			break;
-		case O_ALGO:
-			set_algo(c, "--lb-algorithm", optarg);
-			break;
-		case O_EXT:
-			if (!ex)
-				c->n_ext = 0;
-			ex = true;
-			f_ext(c, "--external-dev", optarg);
-			break;
-		case O_POD:
-			if (!pd)
-				c->n_pod = 0;
-			pd = true;
-			f_pod(c, "--pod-dev", optarg);
-			break;
-		case O_XDP:
-			set_xdp(c, "--xdp-mode", optarg);
-			break;
 		case O_HEALTHZ:
 			set_bind(c, "--healthz-bind-address", optarg, c->healthz_addr, sizeof(c->healthz_addr), 10256);
 			break;
@@ -734,43 +574,12 @@ int kxp_agent_cfg_parse(struct kxp_agent_cfg *c, int argc, char **argv)
 			set_dur(c, "--healthz-threshold", optarg, &c->healthz_threshold_ms);
 			break;
 		case O_PAGE:
-			if (!set_u32(c, "--page-limit", optarg, &u))
+			if (!kxp_nodeopts_u32(&c->opts, "--page-limit", optarg, &u))
 				c->page_limit = u;
 			break;
 		case O_MAXLINE:
-			if (!set_u32(c, "--max-line", optarg, &u))
+			if (!kxp_nodeopts_u32(&c->opts, "--max-line", optarg, &u))
 				c->max_line = u;
-			break;
-		case O_MAXFE:
-			set_u32(c, "--max-frontends", optarg, &c->dp.max_frontends);
-			break;
-		case O_MAXBE:
-			set_u32(c, "--max-backends", optarg, &c->dp.max_backends);
-			break;
-		case O_MAXSLOT:
-			set_u32(c, "--max-slots", optarg, &c->dp.max_slots);
-			break;
-		case O_MAXCT:
-			set_u32(c, "--max-ct", optarg, &c->dp.max_ct);
-			break;
-		case O_MAXSNAT:
-			set_u32(c, "--max-snat", optarg, &c->dp.max_snat);
-			break;
-		case O_MAGLEV_M: /* prime, 251..131071: checked by the loader */
-			set_u32(c, "--maglev-table-size", optarg, &c->dp.maglev_m);
-			break;
-		case O_CGROUP: /* argv lives as long as the agent */
-			c->dp.cgroup_root = optarg[0] ? optarg : NULL;
-			break;
-		case O_SOCKLB:
-			if (!strcmp(optarg, "host"))
-				c->dp.sock_lb = KXP_SOCK_HOST;
-			else if (!strcmp(optarg, "all"))
-				c->dp.sock_lb = KXP_SOCK_ALL;
-			else if (!strcmp(optarg, "off"))
-				c->dp.sock_lb = KXP_SOCK_OFF;
-			else
-				cfg_err(c, "--socket-lb: \"%s\" is not host, all or off", optarg);
 			break;
 		case ':':
 			cfg_err(c, "%s needs a value", argv[optind - 1]);
@@ -782,6 +591,9 @@ int kxp_agent_cfg_parse(struct kxp_agent_cfg *c, int argc, char **argv)
 	}
 	if (optind < argc)
 		cfg_err(c, "unexpected argument \"%s\" (see kxp agent help)", argv[optind]);
+	/* the agent reads an empty --cgroup-root as none (sync refuses it later) */
+	if (c->opts.dp.cgroup_root && !c->opts.dp.cgroup_root[0])
+		c->opts.dp.cgroup_root = NULL;
 	kxp_agent_cfg_check(c);
 	return 0;
 }
@@ -817,17 +629,17 @@ void kxp_agent_cfg_check(struct kxp_agent_cfg *c)
 		const char *host = getenv("KUBERNETES_SERVICE_HOST");
 		uint32_t ip;
 
-		for (size_t i = 0; host && !kxp_parse_ip4(host, &ip) && i < c->node.n_service; i++)
-			if (kxp_cidr4_contains(&c->node.service[i], ip)) {
+		for (size_t i = 0; host && !kxp_parse_ip4(host, &ip) && i < c->opts.node.n_service; i++)
+			if (kxp_cidr4_contains(&c->opts.node.service[i], ip)) {
 				cfg_warn(c, "KUBERNETES_SERVICE_HOST %s is a Service address: the agent cannot reach "
 					    "the API server through it once kube-proxy is gone; set it to the API "
 					    "server's own address (deploy/configmap.yaml apiserver-host)", host);
 				break;
 			}
 	}
-	if (!c->node.n_cluster)
+	if (!c->opts.node.n_cluster)
 		cfg_warn(c, "no --cluster-cidr/clusterCIDR: no source is treated as a pod (local detector off)");
-	if (!c->node_name[0] && gethostname(c->node_name, sizeof(c->node_name) - 1))
+	if (!c->opts.node_name[0] && gethostname(c->opts.node_name, sizeof(c->opts.node_name) - 1))
 		cfg_err(c, "cannot read the hostname: %s; pass --node-name", strerror(errno));
-	c->node.node_name = c->node_name;
+	c->opts.node.node_name = c->opts.node_name;
 }

@@ -9,10 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dataplane/dataplane.h"
-#include "model/model.h"
+#include "lib/nodeopts.h"
 
-#define KXP_AGENT_MAX_DEVS 32
 #define KXP_AGENT_MAX_MSGS 64
 
 struct kxp_agent_cfg {
@@ -27,16 +25,13 @@ struct kxp_agent_cfg {
 	char config_file[PATH_MAX];
 	bool validate;
 
-	char node_name[HOST_NAME_MAX + 1];
-	struct kxp_node_cfg node;  /* node_name points at node_name above; node_ips = --node-ip */
-	char ext_devs[KXP_AGENT_MAX_DEVS][16];
-	size_t n_ext;
-	char pod_devs[KXP_AGENT_MAX_DEVS][16]; /* fnmatch patterns */
-	size_t n_pod;
-	enum kxp_xdp_mode xdp_mode;
+	/* node settings shared with kxp sync: node name and addresses, CIDRs,
+	 * devices (pod_devs are fnmatch patterns), XDP mode, map sizes (dp;
+	 * instance set by the caller). opts.node.node_name points at
+	 * opts.node_name once checked. */
+	struct kxp_nodeopts opts;
 	char healthz_addr[64];     /* "host:port", "" = disabled */
 	char metrics_addr[64];
-	struct kxp_dp_opts dp;     /* map sizes (instance set by the caller) */
 
 	/* timers (milliseconds) */
 	unsigned backoff_min_ms, backoff_max_ms;

@@ -44,8 +44,6 @@ int cmd_maglev(int argc, char **argv);   /* maglev show */
 int cmd_affinity(int argc, char **argv); /* affinity list */
 /* bpftool-style prefix matching: true if arg is a non-empty prefix of cmd. */
 bool cli_is_prefix(const char *arg, const char *cmd);
-/* "tcp", "udp", "sctp", "icmp", "any" (0) or the number. */
-const char *cli_proto_name(uint8_t proto, char buf[8]);
 /* "a.b.c.d:port" from network-order address and port. */
 const char *cli_ip_port(uint32_t addr_be, uint16_t port_be, char *buf, size_t len);
 /* Print the first line of a multi-line help text for `kxp <object> help`. */

@@ -25,22 +25,22 @@ static void print_validation(const struct kxp_agent_cfg *c)
 		for (size_t i = 0; i < c->n_warnings; i++)
 			cJSON_AddItemToArray(w, cJSON_CreateString(c->warnings[i]));
 		cJSON_AddStringToObject(doc, "instance", c->instance);
-		cJSON_AddStringToObject(doc, "node_name", c->node_name);
+		cJSON_AddStringToObject(doc, "node_name", c->opts.node_name);
 		ips = cJSON_AddArrayToObject(doc, "node_ips");
-		for (size_t i = 0; i < c->node.n_node_ips; i++)
-			cJSON_AddItemToArray(ips, cJSON_CreateString(kxp_ip4_str(c->node.node_ips[i], ipb)));
-		cJSON_AddNumberToObject(doc, "cluster_cidrs", (double)c->node.n_cluster);
-		cJSON_AddNumberToObject(doc, "service_cidrs", (double)c->node.n_service);
-		cJSON_AddStringToObject(doc, "nodeport_addresses", c->node.nodeport_primary ? "primary" : "cidrs");
-		cJSON_AddBoolToObject(doc, "masquerade_all", c->node.masquerade_all);
+		for (size_t i = 0; i < c->opts.node.n_node_ips; i++)
+			cJSON_AddItemToArray(ips, cJSON_CreateString(kxp_ip4_str(c->opts.node.node_ips[i], ipb)));
+		cJSON_AddNumberToObject(doc, "cluster_cidrs", (double)c->opts.node.n_cluster);
+		cJSON_AddNumberToObject(doc, "service_cidrs", (double)c->opts.node.n_service);
+		cJSON_AddStringToObject(doc, "nodeport_addresses", c->opts.node.nodeport_primary ? "primary" : "cidrs");
+		cJSON_AddBoolToObject(doc, "masquerade_all", c->opts.node.masquerade_all);
 		cJSON_AddStringToObject(doc, "lb_algorithm",
-					c->node.default_algo == KXP_ALGO_RR	? "rr" :
-					c->node.default_algo == KXP_ALGO_MAGLEV ? "maglev" :
+					c->opts.node.default_algo == KXP_ALGO_RR	? "rr" :
+					c->opts.node.default_algo == KXP_ALGO_MAGLEV ? "maglev" :
 										  "random");
 		cJSON_AddStringToObject(doc, "healthz_bind_address", c->healthz_addr);
 		cJSON_AddStringToObject(doc, "metrics_bind_address", c->metrics_addr);
 		cJSON_AddNumberToObject(doc, "healthz_threshold_ms", c->healthz_threshold_ms);
-		cJSON_AddNumberToObject(doc, "max_frontends", c->dp.max_frontends);
+		cJSON_AddNumberToObject(doc, "max_frontends", c->opts.dp.max_frontends);
 		cli_print_json(doc);
 		return;
 	}

@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/trace.h" /* kxp_reason_name() */
+#include "lib/ip.h"            /* kxp_proto_name() */
 
 static const char svc_help[] =
 	"Usage: kxp svc list --instance NAME\n"
@@ -242,7 +243,7 @@ static void frontend_str(const struct kxp_svc_key *k, char *buf, size_t len)
 	if (!k->port && !k->proto)
 		snprintf(buf, len, "%s:*", a);
 	else
-		snprintf(buf, len, "%s:%u/%s", a, ntohs(k->port), cli_proto_name(k->proto, pb));
+		snprintf(buf, len, "%s:%u/%s", a, ntohs(k->port), kxp_proto_name(k->proto, pb));
 }
 
 int cmd_svc(int argc, char **argv)
@@ -284,7 +285,7 @@ int cmd_svc(int argc, char **argv)
 			cJSON_AddStringToObject(o, "frontend", fe);
 			cJSON_AddStringToObject(o, "address", inet_ntop(AF_INET, &k->addr, ab, sizeof(ab)));
 			cJSON_AddNumberToObject(o, "port", ntohs(k->port));
-			cJSON_AddStringToObject(o, "protocol", cli_proto_name(k->proto, pb));
+			cJSON_AddStringToObject(o, "protocol", kxp_proto_name(k->proto, pb));
 			cJSON_AddStringToObject(o, "kind", kind_name(v->kind));
 			cJSON_AddStringToObject(o, "scope", k->scope == KXP_SCOPE_INTERNAL ? "internal" : "default");
 			cJSON_AddNumberToObject(o, "fe_id", v->fe_id);
@@ -376,14 +377,14 @@ int cmd_backend(int argc, char **argv)
 			cJSON_AddStringToObject(o, "backend", bb);
 			cJSON_AddStringToObject(o, "address", inet_ntop(AF_INET, &rows[i].b.addr, ab, sizeof(ab)));
 			cJSON_AddNumberToObject(o, "port", ntohs(rows[i].b.port));
-			cJSON_AddStringToObject(o, "protocol", cli_proto_name(rows[i].b.proto, pb));
+			cJSON_AddStringToObject(o, "protocol", kxp_proto_name(rows[i].b.proto, pb));
 			fl = cJSON_AddArrayToObject(o, "flags");
 			cJSON_AddItemToArray(doc, o);
 		}
 		add_flags(fl, flags, sizeof(flags), rows[i].b.flags, be_flag_names,
 			  sizeof(be_flag_names) / sizeof(be_flag_names[0]));
 		if (!doc)
-			printf("%6u %-22s %-5s %s\n", rows[i].id, bb, cli_proto_name(rows[i].b.proto, pb), flags);
+			printf("%6u %-22s %-5s %s\n", rows[i].id, bb, kxp_proto_name(rows[i].b.proto, pb), flags);
 	}
 	if (doc)
 		cli_print_json(doc);
@@ -452,7 +453,7 @@ int cmd_ct(int argc, char **argv)
 		if (doc) {
 			o = cJSON_CreateObject();
 			cJSON_AddStringToObject(o, "direction", dir);
-			cJSON_AddStringToObject(o, "protocol", cli_proto_name(k->proto, pb));
+			cJSON_AddStringToObject(o, "protocol", kxp_proto_name(k->proto, pb));
 			t = cJSON_AddObjectToObject(o, "original");
 			cJSON_AddStringToObject(t, "src", os);
 			cJSON_AddStringToObject(t, "dst", od);
@@ -471,7 +472,7 @@ int cmd_ct(int argc, char **argv)
 		if (!doc) {
 			snprintf(orig, sizeof(orig), "%s -> %s", os, od);
 			snprintf(tr, sizeof(tr), "%s -> %s", ns_, nd);
-			printf("%-5s %-5s %-45s %-45s %5u %-18s %8.1f %8.1f\n", dir, cli_proto_name(k->proto, pb), orig, tr,
+			printf("%-5s %-5s %-45s %-45s %5u %-18s %8.1f %8.1f\n", dir, kxp_proto_name(k->proto, pb), orig, tr,
 			       v->fe_id, flags, secs_since(now, v->created), secs_since(now, v->last_seen));
 		}
 	}

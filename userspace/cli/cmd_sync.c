@@ -15,6 +15,7 @@
 #include "lib/diag.h"
 #include "lib/ip.h"
 #include "lib/netlink.h"
+#include "lib/nodeopts.h"
 #include "model/model.h"
 
 static const char sync_help[] =
@@ -41,96 +42,33 @@ static const char sync_help[] =
 	"namespace (all), or detaches them (off); without it they are left as they are.\n";
 
 #define MAX_PATHS 64
-#define MAX_DEVS 32
 
 struct sync_args {
 	const char *instance;
 	const char *paths[MAX_PATHS];
 	size_t n_paths;
-	const char *ext[MAX_DEVS], *pod[MAX_DEVS];
-	int ext_idx[MAX_DEVS], pod_idx[MAX_DEVS];
-	size_t n_ext, n_pod;
-	enum kxp_xdp_mode xdp_mode, xdp_used[MAX_DEVS];
-	bool sock_lb_set;
-	struct kxp_node_cfg cfg;
-	struct kxp_dp_opts dp;
-	char node_name[HOST_NAME_MAX + 1];
+	struct kxp_nodeopts o;     /* node settings, devices, map sizes (o.dp) */
+	int ext_idx[KXP_NODEOPTS_MAX_DEVS], pod_idx[KXP_NODEOPTS_MAX_DEVS];
+	enum kxp_xdp_mode xdp_used[KXP_NODEOPTS_MAX_DEVS];
 };
 
-static int parse_u32(const char *opt, const char *s, uint32_t *out)
+/* The first problem ends the parse (parse_args stops at the error). */
+static void sync_report(struct kxp_nodeopts *o, bool warning, const char *msg)
 {
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || end == s || v == 0 || v > UINT32_MAX / 2) {
-		cli_error("sync: %s: \"%s\" is not a positive number", opt, s);
-		return -1;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* A repeatable CIDR flag, also taking comma-separated lists. */
-static int parse_cidrs(const char *opt, const char *s, struct kxp_cidr4 *v, size_t *n)
-{
-	char buf[512], *save = NULL, *tok;
-
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (*n >= KXP_MAX_CIDRS) {
-			cli_error("sync: %s: at most %d CIDRs", opt, KXP_MAX_CIDRS);
-			return -1;
-		}
-		if (kxp_parse_cidr4(tok, &v[*n])) {
-			cli_error("sync: %s: \"%s\" is not an IPv4 CIDR (a.b.c.d/n)", opt, tok);
-			return -1;
-		}
-		(*n)++;
-	}
-	return 0;
-}
-
-static int add_dev(const char *opt, const char *name, const char **v, size_t *n)
-{
-	if (*n >= MAX_DEVS) {
-		cli_error("sync: %s: at most %d devices", opt, MAX_DEVS);
-		return -1;
-	}
-	v[(*n)++] = name;
-	return 0;
+	(void)o;
+	(void)warning; /* sync's lists are IPv4-only: nothing is a mere warning */
+	cli_error("sync: %s", msg);
 }
 
 enum {
-	O_INSTANCE = 256, O_FROM, O_NODE_NAME, O_NODE_IP, O_CLUSTER, O_SERVICE, O_NODEPORT, O_MASQ, O_ALGO,
-	O_EXT, O_POD, O_XDP, O_MAXFE, O_MAXBE, O_MAXSLOT, O_MAXCT, O_MAXSNAT, O_SNAT_ADDR, O_SNAT_PORTS,
-	O_CGROUP, O_SOCKLB, O_MAGLEV_M,
+	O_INSTANCE = 256, O_FROM,
 };
 
 static const struct option sync_opts[] = {
 	{ "instance", required_argument, NULL, O_INSTANCE },
 	{ "from-file", required_argument, NULL, O_FROM },
-	{ "node-name", required_argument, NULL, O_NODE_NAME },
-	{ "node-ip", required_argument, NULL, O_NODE_IP },
-	{ "cluster-cidr", required_argument, NULL, O_CLUSTER },
-	{ "service-cidr", required_argument, NULL, O_SERVICE },
-	{ "nodeport-addresses", required_argument, NULL, O_NODEPORT },
-	{ "masquerade-all", no_argument, NULL, O_MASQ },
-	{ "lb-algorithm", required_argument, NULL, O_ALGO },
-	{ "external-dev", required_argument, NULL, O_EXT },
-	{ "pod-dev", required_argument, NULL, O_POD },
-	{ "xdp-mode", required_argument, NULL, O_XDP },
-	{ "max-frontends", required_argument, NULL, O_MAXFE },
-	{ "max-backends", required_argument, NULL, O_MAXBE },
-	{ "max-slots", required_argument, NULL, O_MAXSLOT },
-	{ "max-ct", required_argument, NULL, O_MAXCT },
-	{ "max-snat", required_argument, NULL, O_MAXSNAT },
-	{ "maglev-table-size", required_argument, NULL, O_MAGLEV_M },
-	{ "snat-addr", required_argument, NULL, O_SNAT_ADDR },
-	{ "snat-port-range", required_argument, NULL, O_SNAT_PORTS },
-	{ "cgroup-root", required_argument, NULL, O_CGROUP },
-	{ "socket-lb", required_argument, NULL, O_SOCKLB },
+	KXP_NODEOPTS_LONGOPTS,
+	KXP_NODEOPTS_SNAT_LONGOPTS,
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -138,16 +76,18 @@ static const struct option sync_opts[] = {
 /* Returns 0, 1 (error printed) or -1 for help. */
 static int parse_args(int argc, char **argv, struct sync_args *a)
 {
-	bool nodeport_set = false;
-	uint32_t ip;
-	int c;
+	int c, err;
 
-	a->cfg.nodeport_primary = true;
-	a->xdp_mode = KXP_XDP_NATIVE;
-	a->dp.sock_lb = KXP_SOCK_HOST;
+	kxp_nodeopts_defaults(&a->o);
+	a->o.report = sync_report;
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:h", sync_opts, NULL)) != -1) {
+		err = kxp_nodeopts_set(&a->o, c, optarg);
+		if (err && err != -ENOENT)
+			return 1;
+		if (!err)
+			continue;
 		switch (c) {
 		case O_INSTANCE:
 			a->instance = optarg;
@@ -158,134 +98,6 @@ static int parse_args(int argc, char **argv, struct sync_args *a)
 				return 1;
 			}
 			a->paths[a->n_paths++] = optarg;
-			break;
-		case O_NODE_NAME:
-			snprintf(a->node_name, sizeof(a->node_name), "%s", optarg);
-			break;
-		case O_NODE_IP:
-			if (kxp_parse_ip4(optarg, &ip)) {
-				cli_error("sync: --node-ip: \"%s\" is not an IPv4 address", optarg);
-				return 1;
-			}
-			if (a->cfg.n_node_ips >= sizeof(a->cfg.node_ips) / sizeof(a->cfg.node_ips[0])) {
-				cli_error("sync: --node-ip: at most %zu addresses",
-					  sizeof(a->cfg.node_ips) / sizeof(a->cfg.node_ips[0]));
-				return 1;
-			}
-			a->cfg.node_ips[a->cfg.n_node_ips++] = ip;
-			break;
-		case O_CLUSTER:
-			if (parse_cidrs("--cluster-cidr", optarg, a->cfg.cluster, &a->cfg.n_cluster))
-				return 1;
-			break;
-		case O_SERVICE:
-			if (parse_cidrs("--service-cidr", optarg, a->cfg.service, &a->cfg.n_service))
-				return 1;
-			break;
-		case O_NODEPORT:
-			if (nodeport_set) {
-				cli_error("sync: --nodeport-addresses given twice (use a comma-separated list)");
-				return 1;
-			}
-			nodeport_set = true;
-			if (!strcmp(optarg, "primary"))
-				break;
-			a->cfg.nodeport_primary = false;
-			if (parse_cidrs("--nodeport-addresses", optarg, a->cfg.nodeport, &a->cfg.n_nodeport))
-				return 1;
-			break;
-		case O_MASQ:
-			a->cfg.masquerade_all = true;
-			break;
-		case O_SNAT_ADDR:
-			if (kxp_parse_ip4(optarg, &a->cfg.snat_addr) || !a->cfg.snat_addr) {
-				cli_error("sync: --snat-addr: \"%s\" is not an IPv4 address", optarg);
-				return 1;
-			}
-			break;
-		case O_SNAT_PORTS: {
-			unsigned lo, hi;
-			int n = 0;
-
-			if (sscanf(optarg, "%u-%u%n", &lo, &hi, &n) != 2 || optarg[n] || !lo || lo > hi || hi > 65535) {
-				cli_error("sync: --snat-port-range: \"%s\" is not MIN-MAX within 1-65535", optarg);
-				return 1;
-			}
-			a->cfg.snat_port_min = (uint16_t)lo;
-			a->cfg.snat_port_max = (uint16_t)hi;
-			break;
-		}
-		case O_ALGO:
-			if (!strcmp(optarg, "random"))
-				a->cfg.default_algo = KXP_ALGO_RANDOM;
-			else if (!strcmp(optarg, "rr"))
-				a->cfg.default_algo = KXP_ALGO_RR;
-			else if (!strcmp(optarg, "maglev"))
-				a->cfg.default_algo = KXP_ALGO_MAGLEV;
-			else {
-				cli_error("sync: --lb-algorithm: \"%s\" is not random, rr or maglev", optarg);
-				return 1;
-			}
-			break;
-		case O_EXT:
-			if (add_dev("--external-dev", optarg, a->ext, &a->n_ext))
-				return 1;
-			break;
-		case O_POD:
-			if (add_dev("--pod-dev", optarg, a->pod, &a->n_pod))
-				return 1;
-			break;
-		case O_XDP:
-			if (!strcmp(optarg, "native"))
-				a->xdp_mode = KXP_XDP_NATIVE;
-			else if (!strcmp(optarg, "generic"))
-				a->xdp_mode = KXP_XDP_GENERIC;
-			else if (!strcmp(optarg, "off"))
-				a->xdp_mode = KXP_XDP_OFF;
-			else {
-				cli_error("sync: --xdp-mode: \"%s\" is not native, generic or off", optarg);
-				return 1;
-			}
-			break;
-		case O_MAXFE:
-			if (parse_u32("--max-frontends", optarg, &a->dp.max_frontends))
-				return 1;
-			break;
-		case O_MAXBE:
-			if (parse_u32("--max-backends", optarg, &a->dp.max_backends))
-				return 1;
-			break;
-		case O_MAXSLOT:
-			if (parse_u32("--max-slots", optarg, &a->dp.max_slots))
-				return 1;
-			break;
-		case O_MAXCT:
-			if (parse_u32("--max-ct", optarg, &a->dp.max_ct))
-				return 1;
-			break;
-		case O_MAXSNAT:
-			if (parse_u32("--max-snat", optarg, &a->dp.max_snat))
-				return 1;
-			break;
-		case O_MAGLEV_M: /* checked (prime, 251..131071) by the loader */
-			if (parse_u32("--maglev-table-size", optarg, &a->dp.maglev_m))
-				return 1;
-			break;
-		case O_CGROUP:
-			a->dp.cgroup_root = optarg;
-			break;
-		case O_SOCKLB:
-			a->sock_lb_set = true;
-			if (!strcmp(optarg, "host"))
-				a->dp.sock_lb = KXP_SOCK_HOST;
-			else if (!strcmp(optarg, "all"))
-				a->dp.sock_lb = KXP_SOCK_ALL;
-			else if (!strcmp(optarg, "off"))
-				a->dp.sock_lb = KXP_SOCK_OFF;
-			else {
-				cli_error("sync: --socket-lb: \"%s\" is not host, all or off", optarg);
-				return 1;
-			}
 			break;
 		case 'h':
 			return -1;
@@ -308,7 +120,7 @@ static int parse_args(int argc, char **argv, struct sync_args *a)
 		return 1;
 	}
 	/* never a default cgroup: attaching to the host's root must be asked for */
-	if (a->sock_lb_set && !a->dp.cgroup_root) {
+	if (a->o.sock_lb_set && !a->o.dp.cgroup_root) {
 		cli_error("sync: --socket-lb needs --cgroup-root PATH");
 		return 1;
 	}
@@ -316,14 +128,14 @@ static int parse_args(int argc, char **argv, struct sync_args *a)
 		cli_error("sync: at least one --from-file PATH is required");
 		return 1;
 	}
-	if (!a->node_name[0] && gethostname(a->node_name, sizeof(a->node_name) - 1)) {
+	if (!a->o.node_name[0] && gethostname(a->o.node_name, sizeof(a->o.node_name) - 1)) {
 		cli_error("sync: cannot read the hostname: %s; pass --node-name", strerror(errno));
 		return 1;
 	}
 	/* Devices are checked before anything changes. */
-	for (size_t i = 0; i < a->n_ext + a->n_pod; i++) {
-		bool ext = i < a->n_ext;
-		const char *name = ext ? a->ext[i] : a->pod[i - a->n_ext];
+	for (size_t i = 0; i < a->o.n_ext + a->o.n_pod; i++) {
+		bool ext = i < a->o.n_ext;
+		const char *name = ext ? a->o.ext_devs[i] : a->o.pod_devs[i - a->o.n_ext];
 		int idx = (int)if_nametoindex(name);
 
 		if (!idx) {
@@ -333,7 +145,7 @@ static int parse_args(int argc, char **argv, struct sync_args *a)
 		if (ext)
 			a->ext_idx[i] = idx;
 		else
-			a->pod_idx[i - a->n_ext] = idx;
+			a->pod_idx[i - a->o.n_ext] = idx;
 	}
 	return 0;
 }
@@ -357,13 +169,13 @@ static int resolve_node_ips(struct sync_args *a, const struct kxp_objects *objs,
 	int err;
 
 	*source = "--node-ip";
-	if (a->cfg.n_node_ips)
+	if (a->o.node.n_node_ips)
 		return 0;
-	node = kxp_objects_find_node(objs, a->node_name);
+	node = kxp_objects_find_node(objs, a->o.node_name);
 	if (node && node->n_internal_ips) {
 		*source = "Node";
 		for (size_t i = 0; i < node->n_internal_ips && i < 16; i++)
-			a->cfg.node_ips[a->cfg.n_node_ips++] = node->internal_ips[i];
+			a->o.node.node_ips[a->o.node.n_node_ips++] = node->internal_ips[i];
 		return 0;
 	}
 	*source = "netlink";
@@ -373,10 +185,10 @@ static int resolve_node_ips(struct sync_args *a, const struct kxp_objects *objs,
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++)
-		a->cfg.node_ips[a->cfg.n_node_ips++] = nl[i].addr;
-	if (!a->cfg.n_node_ips) {
+		a->o.node.node_ips[a->o.node.n_node_ips++] = nl[i].addr;
+	if (!a->o.node.n_node_ips) {
 		cli_error("sync: no node address (no Node %s in the files, no IPv4 address on a device); pass --node-ip",
-			  a->node_name);
+			  a->o.node_name);
 		return 1;
 	}
 	return 0;
@@ -408,10 +220,10 @@ int cmd_sync(int argc, char **argv)
 	}
 	if (err)
 		return 1;
-	a.cfg.node_name = a.node_name;
-	a.dp.instance = a.instance;
-	a.dp.errbuf = errbuf;
-	a.dp.errbuf_len = sizeof(errbuf);
+	a.o.node.node_name = a.o.node_name;
+	a.o.dp.instance = a.instance;
+	a.o.dp.errbuf = errbuf;
+	a.o.dp.errbuf_len = sizeof(errbuf);
 
 	for (size_t i = 0; i < a.n_paths; i++) {
 		err = kxp_objects_load_path(&objs, a.paths[i], &diags);
@@ -422,7 +234,7 @@ int cmd_sync(int argc, char **argv)
 	}
 	if (resolve_node_ips(&a, &objs, &ip_source))
 		goto out;
-	err = kxp_model_build(&objs, &a.cfg, &d, &diags);
+	err = kxp_model_build(&objs, &a.o.node, &d, &diags);
 	if (err) {
 		cli_error("sync: building the desired state: %s", strerror(-err));
 		goto out;
@@ -432,7 +244,7 @@ int cmd_sync(int argc, char **argv)
 		fprintf(stderr, "kxp: rejected: %s\n", line);
 	}
 
-	err = kxp_dp_open(&dp, &a.dp);
+	err = kxp_dp_open(&dp, &a.o.dp);
 	if (err) {
 		cli_error("sync: instance %s: %s", a.instance, errbuf[0] ? errbuf : strerror(-err));
 		goto out;
@@ -451,21 +263,21 @@ int cmd_sync(int argc, char **argv)
 		att = cJSON_CreateArray();
 		warn = cJSON_CreateArray();
 	}
-	for (size_t i = 0; i < a.n_ext + a.n_pod; i++) {
-		bool ext = i < a.n_ext;
-		const char *name = ext ? a.ext[i] : a.pod[i - a.n_ext];
-		int idx = ext ? a.ext_idx[i] : a.pod_idx[i - a.n_ext];
+	for (size_t i = 0; i < a.o.n_ext + a.o.n_pod; i++) {
+		bool ext = i < a.o.n_ext;
+		const char *name = ext ? a.o.ext_devs[i] : a.o.pod_devs[i - a.o.n_ext];
+		int idx = ext ? a.ext_idx[i] : a.pod_idx[i - a.o.n_ext];
 		enum kxp_xdp_mode used = KXP_XDP_OFF;
 		cJSON *o;
 
 		if (ext) {
-			err = kxp_dp_attach_xdp(dp, idx, a.xdp_mode, &used);
+			err = kxp_dp_attach_xdp(dp, idx, a.o.xdp_mode, &used);
 			if (err) {
-				cli_error("sync: device %s: XDP %s: %s", name, xdp_name(a.xdp_mode), attach_err(err));
+				cli_error("sync: device %s: XDP %s: %s", name, xdp_name(a.o.xdp_mode), attach_err(err));
 				goto out;
 			}
 			a.xdp_used[i] = used;
-			if (used != a.xdp_mode) {
+			if (used != a.o.xdp_mode) {
 				snprintf(line, sizeof(line), "device %s: the driver refused native XDP, attached in generic mode",
 					 name);
 				fprintf(stderr, "kxp: warning: %s\n", line);
@@ -494,10 +306,10 @@ int cmd_sync(int argc, char **argv)
 
 		doc = cJSON_CreateObject();
 		cJSON_AddStringToObject(doc, "instance", a.instance);
-		cJSON_AddStringToObject(doc, "node_name", a.node_name);
+		cJSON_AddStringToObject(doc, "node_name", a.o.node_name);
 		ips = cJSON_AddArrayToObject(doc, "node_ips");
-		for (size_t i = 0; i < a.cfg.n_node_ips; i++)
-			cJSON_AddItemToArray(ips, cJSON_CreateString(kxp_ip4_str(a.cfg.node_ips[i], ipb)));
+		for (size_t i = 0; i < a.o.node.n_node_ips; i++)
+			cJSON_AddItemToArray(ips, cJSON_CreateString(kxp_ip4_str(a.o.node.node_ips[i], ipb)));
 		cJSON_AddStringToObject(doc, "node_ips_from", ip_source);
 		cJSON_AddNumberToObject(doc, "frontends", (double)d.n_fe);
 		cJSON_AddNumberToObject(doc, "sets", (double)d.n_sets);
@@ -530,11 +342,11 @@ int cmd_sync(int argc, char **argv)
 			cJSON_AddStringToObject(o, "message", line);
 			cJSON_AddItemToArray(arr, o);
 		}
-		if (a.dp.cgroup_root) {
+		if (a.o.dp.cgroup_root) {
 			cJSON *so = cJSON_AddObjectToObject(doc, "socket_lb");
 
-			cJSON_AddStringToObject(so, "cgroup", a.dp.cgroup_root);
-			cJSON_AddStringToObject(so, "mode", sock_lb_name(a.dp.sock_lb));
+			cJSON_AddStringToObject(so, "cgroup", a.o.dp.cgroup_root);
+			cJSON_AddStringToObject(so, "mode", sock_lb_name(a.o.dp.sock_lb));
 		}
 		cJSON_AddItemToObject(doc, "attached", att);
 		cJSON_AddItemToObject(doc, "warnings", warn);
@@ -545,16 +357,16 @@ int cmd_sync(int argc, char **argv)
 		printf("instance %s: %zu frontends, %zu sets; frontends +%u ~%u -%u, backends +%u ~%u -%u, slots +%u -%u, %u map writes\n",
 		       a.instance, d.n_fe, d.n_sets, st.fe_added, st.fe_updated, st.fe_removed, st.be_added, st.be_updated,
 		       st.be_removed, st.slots_written, st.slots_removed, st.writes);
-		printf("node %s: addresses", a.node_name);
-		for (size_t i = 0; i < a.cfg.n_node_ips; i++)
-			printf(" %s", kxp_ip4_str(a.cfg.node_ips[i], ipb));
+		printf("node %s: addresses", a.o.node_name);
+		for (size_t i = 0; i < a.o.node.n_node_ips; i++)
+			printf(" %s", kxp_ip4_str(a.o.node.node_ips[i], ipb));
 		printf(" (from %s)\n", ip_source);
-		for (size_t i = 0; i < a.n_ext; i++)
-			printf("attached %s: xdp (%s), tc ingress+egress\n", a.ext[i], xdp_name(a.xdp_used[i]));
-		for (size_t i = 0; i < a.n_pod; i++)
-			printf("attached %s: tc ingress+egress\n", a.pod[i]);
-		if (a.dp.cgroup_root)
-			printf("socket LB %s on cgroup %s\n", sock_lb_name(a.dp.sock_lb), a.dp.cgroup_root);
+		for (size_t i = 0; i < a.o.n_ext; i++)
+			printf("attached %s: xdp (%s), tc ingress+egress\n", a.o.ext_devs[i], xdp_name(a.xdp_used[i]));
+		for (size_t i = 0; i < a.o.n_pod; i++)
+			printf("attached %s: tc ingress+egress\n", a.o.pod_devs[i]);
+		if (a.o.dp.cgroup_root)
+			printf("socket LB %s on cgroup %s\n", sock_lb_name(a.o.dp.sock_lb), a.o.dp.cgroup_root);
 		if (diags.n)
 			printf("%zu object(s) rejected (see above)\n", diags.n);
 		if (st.n_failed)

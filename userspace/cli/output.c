@@ -85,24 +85,6 @@ bool cli_is_prefix(const char *arg, const char *cmd)
 	return n && n <= strlen(cmd) && !strncmp(arg, cmd, n);
 }
 
-const char *cli_proto_name(uint8_t proto, char buf[8])
-{
-	switch (proto) {
-	case 0:
-		return "any";
-	case 1:
-		return "icmp";
-	case 6:
-		return "tcp";
-	case 17:
-		return "udp";
-	case 132:
-		return "sctp";
-	}
-	snprintf(buf, 8, "%u", proto);
-	return buf;
-}
-
 const char *cli_ip_port(uint32_t addr_be, uint16_t port_be, char *buf, size_t len)
 {
 	char a[INET_ADDRSTRLEN];

@@ -16,6 +16,7 @@
 
 #include "dataplane/dp_internal.h"
 #include "lb/maglev.h"
+#include "lib/ip.h"
 
 /* ---- a u64-keyed open-addressing hash with inline values ------------------ */
 
@@ -680,28 +681,12 @@ static void fail(struct apply_ctx *c, int err, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *proto_str(uint8_t p)
-{
-	switch (p) {
-	case 6:
-		return "tcp";
-	case 17:
-		return "udp";
-	case 132:
-		return "sctp";
-	case 0:
-		return "any";
-	default:
-		return "?";
-	}
-}
-
 static const char *fe_str(const struct kxp_svc_key *k, char *buf, size_t len)
 {
-	char a[INET_ADDRSTRLEN];
+	char a[INET_ADDRSTRLEN], pb[8];
 
 	inet_ntop(AF_INET, &k->addr, a, sizeof(a));
-	snprintf(buf, len, "%s:%u/%s%s", a, ntohs(k->port), proto_str(k->proto),
+	snprintf(buf, len, "%s:%u/%s%s", a, ntohs(k->port), kxp_proto_name(k->proto, pb),
 		 k->scope == KXP_SCOPE_INTERNAL ? " (internal)" : "");
 	return buf;
 }
@@ -1256,9 +1241,10 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 					err = nw.id ? upd(&c, KXP_MAP_BACKEND, &nw.id, &v) : -ENOSPC;
 					if (err == -ENOSPC) {
 						struct in_addr a = { db->addr };
+						char pb[8];
 
 						fail(&c, err, "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(a),
-						     db->port, proto_str(db->proto));
+						     db->port, kxp_proto_name(db->proto, pb));
 						if (nw.id && only)
 							ids_clear(be_ids, nw.id);
 						nw.ok = false;

@@ -138,3 +138,21 @@ bool kxp_cidr4_contains(const struct kxp_cidr4 *c, uint32_t addr_be)
 {
 	return (addr_be & c->mask) == (c->addr & c->mask);
 }
+
+const char *kxp_proto_name(uint8_t proto, char buf[8])
+{
+	switch (proto) {
+	case 0:
+		return "any";
+	case 1:
+		return "icmp";
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 132:
+		return "sctp";
+	}
+	snprintf(buf, 8, "%u", proto);
+	return buf;
+}

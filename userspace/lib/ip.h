@@ -24,5 +24,7 @@ const char *kxp_cidr4_str(const struct kxp_cidr4 *c, char buf[19]);
 bool kxp_cidr4_contains(const struct kxp_cidr4 *c, uint32_t addr_be);
 /* Prefix length of c's mask (0..32); -1 if the mask is not contiguous. */
 int kxp_cidr4_prefixlen(const struct kxp_cidr4 *c);
+/* "tcp", "udp", "sctp", "icmp", "any" (0), else the number written in buf. */
+const char *kxp_proto_name(uint8_t proto, char buf[8]);
 
 #endif
