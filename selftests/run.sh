@@ -13,6 +13,20 @@ suites=("$@")
 log=$(mktemp /tmp/kxp-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
+# What tests may leave behind if their cleanup is broken: network namespaces,
+# pinned BPF directories, kxp's attachment records, kxp programs on cgroups.
+leftovers() {
+	ip netns list 2>/dev/null | awk '{print "netns " $1}'
+	ls -d /sys/fs/bpf/kxp-* 2>/dev/null | sed 's/^/pin /'
+	ls -d /run/kxp/* 2>/dev/null | sed 's/^/state /'
+	if command -v bpftool >/dev/null; then
+		bpftool cgroup tree 2>/dev/null | awk '/kxp_/ {print "cgroup-prog " $0}'
+	fi
+}
+before=$(mktemp /tmp/kxp-left.XXXXXX)
+leftovers | sort >"$before"
+trap 'rm -f "$log" "$before"' EXIT
+
 run_suite() { # name timeout cmd...
 	local name=$1 limit=$2 rc
 	shift 2
@@ -40,6 +54,12 @@ for s in "${suites[@]}"; do
 	*) echo "unknown suite: $s" >&2; exit 2 ;;
 	esac
 done
+
+# Anything the run created and did not remove is a failure of its own.
+new=$(leftovers | sort | comm -13 "$before" -)
+if [ -n "$new" ]; then
+	echo "FAIL: cleanup: left on this machine after the tests: $(echo "$new" | head -5 | tr '\n' ';')" | tee -a "$log"
+fi
 
 pass=$(grep -c '^PASS: ' "$log")
 fail=$(grep -c '^FAIL: ' "$log")

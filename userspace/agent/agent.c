@@ -196,8 +196,11 @@ static void link_gone(struct agent *a, int ifindex)
 	if (!l)
 		return;
 	/* the kernel dropped its XDP program and clsact filters with it */
-	if (l->attached)
+	if (l->attached) {
 		pr_info("device %s is gone", l->name);
+		if (a->dp)
+			kxp_dp_forget_dev(a->dp, ifindex);
+	}
 	*l = a->links[--a->n_links];
 }
 

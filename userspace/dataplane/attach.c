@@ -269,6 +269,31 @@ static int record(const struct kxp_dp *dp, int ifindex, int xdp, int tc, bool qd
 	return err;
 }
 
+int kxp_dp_forget_dev(struct kxp_dp *dp, int ifindex)
+{
+	struct att_list l;
+	uint64_t ns = kxp_netns_inode();
+	size_t keep = 0;
+	int err;
+
+	if (dp->no_pin)
+		return 0;
+	err = state_load(dp->instance, &l);
+	if (err)
+		return err;
+	for (size_t i = 0; i < l.n; i++)
+		if (l.v[i].netns != ns || l.v[i].ifindex != ifindex)
+			l.v[keep++] = l.v[i];
+	if (keep == l.n) {
+		free(l.v);
+		return 0;
+	}
+	l.n = keep;
+	err = state_save(dp->instance, &l);
+	free(l.v);
+	return err;
+}
+
 static int xdp_detach_mode(int ifindex, uint32_t flags)
 {
 	int err = bpf_xdp_detach(ifindex, flags, NULL);
@@ -377,7 +402,13 @@ static int cleanup_dev(const struct att *a, const struct idlist *ids)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex);
+	char name[IF_NAMESIZE];
 	int err;
+
+	/* Gone, or its index now names another device: the kernel dropped our
+	 * programs with the device, and the other device is not ours to touch. */
+	if (!if_indextoname(a->ifindex, name) || (a->ifname[0] && strcmp(name, a->ifname)))
+		return 0;
 
 	err = bpf_xdp_query(a->ifindex, 0, &q);
 	if (err == -ENODEV || err == -EINVAL)

@@ -62,6 +62,9 @@ const struct kxp_trace_res *kxp_dp_trace_res(const struct kxp_dp *dp, int stage)
 /* Attachments in the current network namespace. Idempotent (replace in place). */
 int kxp_dp_attach_xdp(struct kxp_dp *dp, int ifindex, enum kxp_xdp_mode mode, enum kxp_xdp_mode *used);
 int kxp_dp_attach_tc(struct kxp_dp *dp, int ifindex);   /* ingress + egress */
+/* A device went away (and the kernel dropped our programs with it): forget
+ * the instance's record of it, so cleanup never looks for it again. */
+int kxp_dp_forget_dev(struct kxp_dp *dp, int ifindex);
 /* Socket LB: write the scope (mode and the current netns's cookie) and attach
  * connect4/sendmsg4/recvmsg4/getpeername4 to the cgroup v2 directory (multi-
  * attach, replacing this instance's earlier programs in place; other
