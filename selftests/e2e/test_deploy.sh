@@ -202,8 +202,13 @@ start_agent()
 		{ KXE_SETUP_ERR="configmap.yaml: apiserver-host/-port missing"; return 1; }
 	# The host's cgroup2 root (--cgroup-root /sys/fs/cgroup) is, in the pod's
 	# mount namespace here, a child cgroup this test made: never the machine's.
+	# No mount of the pod's may reach the host: every mount point is made private
+	# first. (unshare's own --propagation private remounts / and fails where /
+	# is not a mount point, as in a chroot: then each visible mount is done.)
 	# shellcheck disable=SC2016 # expanded by the inner shell
-	unshare --mount --propagation private -- sh -c '
+	unshare --mount --propagation unchanged -- sh -c '
+		mount --make-rprivate / 2>/dev/null ||
+			awk "{print \$5}" /proc/self/mountinfo | while read -r m; do mount --make-private "$m" || exit 91; done || exit 91
 		mount -t bpf bpf /sys/fs/bpf && mount -t tmpfs tmpfs /run/kxp &&
 		mount --bind "$1" /etc/kxp && mount --bind "$2" '"$SA_PATH"' &&
 		mount --bind "$3" /sys/fs/cgroup || exit 90
