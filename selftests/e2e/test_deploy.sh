@@ -27,7 +27,7 @@ deploy_cleanup()
 	local rc=$? d
 	if [ -n "$AGENT_PID" ] && [ -e "/proc/$AGENT_PID/ns/mnt" ]; then
 		# the pins live in the agent's private bpffs: remove them from there
-		timeout 20 nsenter --mount="/proc/$AGENT_PID/ns/mnt" --net="/run/netns/$NS_N1" \
+		timeout 20 nsenter --target "$AGENT_PID" --mount --root --net="/run/netns/$NS_N1" \
 			"$KXP" cleanup --instance "$INSTANCE" >/dev/null 2>&1
 		kill "$AGENT_PID" 2>/dev/null
 		wait "$AGENT_PID" 2>/dev/null
@@ -52,8 +52,10 @@ trap deploy_cleanup EXIT
 n1() { kxe_in "$NS_N1" "$@"; }
 ctl() { kxe_in "$NS_N2" curl -s -m 5 -X POST "http://$CTRL/$1" "${@:2}"; }
 apply() { ctl apply --data-binary "$1" >/dev/null; }
-# kxp inside the agent's mount namespace (where its pins are)
-kxp_pod() { nsenter --mount="/proc/$AGENT_PID/ns/mnt" "$KXP" "$@"; }
+# kxp inside the agent's mount namespace (where its pins are), with the agent's
+# root: entering a mount namespace alone resets the root to the namespace's, which
+# is not ours when the tests run in a chroot
+kxp_pod() { nsenter --target "$AGENT_PID" --mount --root "$KXP" "$@"; }
 svc() { kxp_pod svc list --instance "$INSTANCE" -o json 2>&1; }
 wait_for()
 {
