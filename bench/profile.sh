@@ -59,29 +59,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The pktbench scenario's namespace (bench/scenarios/10-pktbench.sh): both
-# ends of every veth inside it, no link to the root namespace.
-ip netns add "$ns"
-ip -n "$ns" -batch - <<EOB
-link set lo up
-link add ext0 type veth peer name ext0p
-link add pod0 type veth peer name pod0p
-link set ext0 address 02:00:00:00:00:02
-link set ext0 up
-link set ext0p up
-link set pod0 up
-link set pod0p up
-address add 192.168.77.2/24 dev ext0
-neighbor add 192.168.77.1 lladdr 02:00:00:00:00:01 dev ext0 nud permanent
-route add default via 192.168.77.1 dev ext0
-route add 10.128.0.0/14 via 192.168.77.1 dev ext0
-route add 10.131.0.0/16 dev pod0
-neighbor add 10.131.0.1 lladdr 02:00:00:00:01:01 dev pod0 nud permanent
-EOB
-for i in $(seq 2 17); do
-	ip -n "$ns" neighbor add "10.131.255.$i" lladdr "02:00:00:00:02:$(printf %02x "$i")" dev pod0 nud permanent
-done
-nsenter --net="/run/netns/$ns" sysctl -qw net.ipv4.ip_forward=1
+# The pktbench scenario's namespace (bench/lib/pktns.sh).
+# (the working directory is the repository root here)
+# shellcheck source=lib/pktns.sh
+source bench/lib/pktns.sh
+pktbench_netns "$ns"
 
 if [ ! -e /sys/kernel/tracing/uprobe_events ]; then
 	mount -t tracefs tracefs /sys/kernel/tracing

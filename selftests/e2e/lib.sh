@@ -596,3 +596,26 @@ kxe_backend_mtu()
 
 # kxe_yaml FILE: the rest of stdin into the manifests directory.
 kxe_yaml() { cat >"$KXE_MANIFESTS/$1"; }
+
+# ---- the test double of the API server ------------------------------------------
+
+# kxe_fake_api NS LISTEN ARGS...: start build/kxp-fake-apiserver in NS on LISTEN
+# (ADDR:0 picks a port) with its control port on NS's 127.0.0.1, wait until it
+# is ready and set API and CTRL (host:port); non-zero if it did not come up.
+# Its log is $KXE_TMP/api.log; it is stopped with the other KXE_PIDS.
+kxe_fake_api()
+{
+	local ns=$1 listen=$2 i
+	shift 2
+	rm -f "$KXE_TMP/api.ready"
+	kxe_in "$ns" "$KXE_BUILD/kxp-fake-apiserver" --listen "$listen" --control 127.0.0.1:0 \
+		--ready-file "$KXE_TMP/api.ready" "$@" >"$KXE_TMP/api.log" 2>&1 &
+	KXE_PIDS+=($!)
+	for i in $(seq 50); do
+		[ -s "$KXE_TMP/api.ready" ] && break
+		sleep 0.1
+	done
+	API=$(sed -n 's/.*api=\([^ ]*\).*/\1/p' "$KXE_TMP/api.ready" 2>/dev/null)
+	CTRL=$(sed -n 's/.*control=\([^ ]*\).*/\1/p' "$KXE_TMP/api.ready" 2>/dev/null)
+	[ -n "$API" ] && [ -n "$CTRL" ]
+}

@@ -72,17 +72,7 @@ node_json() # ZONE [TAINT]
 # the agent ------------------------------------------------------------------------
 start_api()
 {
-	local i
-	n1 "$FAKE" --listen 127.0.0.1:0 --control 127.0.0.1:0 --ready-file "$KXE_TMP/api.ready" \
-		--bookmark-interval 1 --max-seconds 190 --load "$KXE_TMP/initial.json" >"$KXE_TMP/api.log" 2>&1 &
-	KXE_PIDS+=($!)
-	for i in $(seq 50); do
-		[ -s "$KXE_TMP/api.ready" ] && break
-		sleep 0.1
-	done
-	API=$(sed -n 's/.*api=\([^ ]*\).*/\1/p' "$KXE_TMP/api.ready")
-	CTRL=$(sed -n 's/.*control=\([^ ]*\).*/\1/p' "$KXE_TMP/api.ready")
-	[ -n "$API" ] && [ -n "$CTRL" ]
+	kxe_fake_api "$NS_N1" 127.0.0.1:0 --bookmark-interval 1 --max-seconds 190 --load "$KXE_TMP/initial.json"
 }
 
 start_agent()

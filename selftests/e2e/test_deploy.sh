@@ -161,19 +161,9 @@ make_pki()
 
 start_api()
 {
-	local i
 	# the "control plane": node2's address, reached over the fabric
-	kxe_in "$NS_N2" "$FAKE" --listen "$NODE2_IP:0" --control 127.0.0.1:0 --ready-file "$KXE_TMP/api.ready" \
-		--tls-cert "$KXE_TMP/pki/server.crt" --tls-key "$KXE_TMP/pki/server.key" --token "$(cat "$KXE_TMP/sa/token")" \
-		--bookmark-interval 2 --max-seconds 140 --load "$KXE_TMP/objects.json" >"$KXE_TMP/api.log" 2>&1 &
-	KXE_PIDS+=($!)
-	for i in $(seq 50); do
-		[ -s "$KXE_TMP/api.ready" ] && break
-		sleep 0.1
-	done
-	API=$(sed -n 's/.*api=\([^ ]*\).*/\1/p' "$KXE_TMP/api.ready")
-	CTRL=$(sed -n 's/.*control=\([^ ]*\).*/\1/p' "$KXE_TMP/api.ready")
-	[ -n "$API" ] && [ -n "$CTRL" ]
+	kxe_fake_api "$NS_N2" "$NODE2_IP:0" --tls-cert "$KXE_TMP/pki/server.crt" --tls-key "$KXE_TMP/pki/server.key" \
+		--token "$(cat "$KXE_TMP/sa/token")" --bookmark-interval 2 --max-seconds 140 --load "$KXE_TMP/objects.json"
 }
 
 # The pod: its mounts in a private mount namespace, its environment, the
