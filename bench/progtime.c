@@ -5,7 +5,7 @@
  *
  * progtime --state DIR --changed DIR [--algo random|rr|maglev]
  * prints one JSON line: load_objects_ms, model_ms, dp_open_ms, apply_ms and
- * writes (into empty maps), then for the changed state change_decode_ms,
+ * writes (into empty maps; syscalls: the bpf() calls that wrote them), then for the changed state change_decode_ms,
  * change_model_ms, change_apply_ms and change_writes (diff of everything,
  * only the difference written). */
 #include <arpa/inet.h>
@@ -123,9 +123,9 @@ int main(int argc, char **argv)
 	t_apply2 = now_ms() - t0;
 
 	printf("{\"frontends\":%zu,\"decode_ms\":%.3f,\"model_ms\":%.3f,\"dp_open_ms\":%.3f,\"apply_ms\":%.3f,"
-	       "\"writes\":%u,\"failed\":%u,\"change_decode_ms\":%.3f,\"change_model_ms\":%.3f,"
+	       "\"writes\":%u,\"syscalls\":%u,\"failed\":%u,\"change_decode_ms\":%.3f,\"change_model_ms\":%.3f,"
 	       "\"change_apply_ms\":%.3f,\"change_writes\":%u}\n",
-	       d.n_fe, dec, mod, t_open, t_apply, st.writes, st.n_failed, dec2, mod2, t_apply2, st2.writes);
+	       d.n_fe, dec, mod, t_open, t_apply, st.writes, st.syscalls, st.n_failed, dec2, mod2, t_apply2, st2.writes);
 	kxp_desired_free(&d);
 	kxp_desired_free(&d2);
 	kxp_dp_close(dp);

@@ -519,3 +519,289 @@ out:
 	kxp_dp_close(dp);
 	ASSERT_OK(kxp_dp_cleanup(inst), "cleanup");
 }
+
+/* ---- batched writes (a full apply into empty maps) ------------------------- */
+
+/* nsvc Services x nbe endpoints: service s has ClusterIP 10.96.s/256.s%256:80
+ * and backends 10.(1+s/256).s%256.(1+b):8080, every third set Maglev, every
+ * fifth Service also a NodePort with two source ranges. */
+struct bigstate {
+	struct kxp_d_backend *be;
+	struct kxp_d_set *sets;
+	struct kxp_d_frontend *fe;
+	char (*keys)[48];
+	struct kxp_cidr4 lbsr[2];
+	struct kxp_d_nodeip nip[1];
+	struct kxp_desired d;
+};
+
+static uint32_t big_fe_addr(unsigned s)
+{
+	return htonl(0x0a600000u | (s / 256) << 8 | (s % 256));
+}
+
+static uint32_t big_be_addr(unsigned s, unsigned b)
+{
+	return htonl(0x0a000000u | (1 + s / 256) << 16 | (s % 256) << 8 | (1 + b));
+}
+
+static bool big_init(struct bigstate *g, unsigned nsvc, unsigned nbe)
+{
+	memset(g, 0, sizeof(*g));
+	g->be = calloc((size_t)nsvc * nbe, sizeof(*g->be));
+	g->sets = calloc(nsvc, sizeof(*g->sets));
+	g->fe = calloc((size_t)nsvc * 2, sizeof(*g->fe));
+	g->keys = calloc(nsvc, sizeof(*g->keys));
+	if (!g->be || !g->sets || !g->fe || !g->keys)
+		return false;
+	g->lbsr[0] = (struct kxp_cidr4){ ip("198.51.100.0"), ip("255.255.255.0") };
+	g->lbsr[1] = (struct kxp_cidr4){ ip("203.0.113.7"), ip("255.255.255.255") };
+	for (unsigned s = 0; s < nsvc; s++) {
+		struct kxp_d_set *set = &g->sets[s];
+
+		for (unsigned b = 0; b < nbe; b++)
+			g->be[s * nbe + b] = (struct kxp_d_backend){ big_be_addr(s, b), 8080, TCP, 0 };
+		snprintf(g->keys[s], sizeof(g->keys[s]), "default/svc%u:http/TCP:cluster", s);
+		*set = (struct kxp_d_set){ .key = g->keys[s], .be = &g->be[s * nbe], .n_be = nbe,
+					   .algo = s % 3 == 0 ? KXP_ALGO_MAGLEV : KXP_ALGO_RANDOM };
+		g->fe[g->d.n_fe++] = (struct kxp_d_frontend){ .addr = big_fe_addr(s), .port = 80, .proto = TCP,
+							      .kind = KXP_FE_CLUSTERIP, .set = (int)s, .svc = g->keys[s],
+							      .port_name = "http" };
+		if (s % 5 == 0)
+			g->fe[g->d.n_fe++] = (struct kxp_d_frontend){
+				.addr = ip("192.168.1.1"), .port = (uint16_t)(30000 + s), .proto = TCP,
+				.kind = KXP_FE_NODEPORT, .flags = KXP_SVC_F_EXTERNAL | KXP_SVC_F_LBSR, .set = (int)s,
+				.svc = g->keys[s], .port_name = "http", .lbsr = g->lbsr, .n_lbsr = 2 };
+	}
+	g->nip[0] = (struct kxp_d_nodeip){ ip("192.168.1.1"), KXP_NODEIP_F_LOCAL | KXP_NODEIP_F_NODEPORT |
+							     KXP_NODEIP_F_PRIMARY };
+	g->d.fe = g->fe;
+	g->d.sets = g->sets;
+	g->d.n_sets = nsvc;
+	g->d.nodeips = g->nip;
+	g->d.n_nodeips = 1;
+	g->d.cfg.n_cluster = 1;
+	g->d.cfg.cluster[0] = (struct kxp_cidr4){ ip("10.0.0.0"), ip("255.0.0.0") };
+	return true;
+}
+
+static void big_free(struct bigstate *g)
+{
+	free(g->be);
+	free(g->sets);
+	free(g->fe);
+	free(g->keys);
+}
+
+/* Everything a frontend of set s needs, read back from the maps: its entry,
+ * slots naming the set's backends in order, membership, reverse NAT, the
+ * set's name and (Maglev) a table whose entries are the set's backends. */
+static bool big_check_fe(const struct kxp_dp *dp, const struct bigstate *g, const struct kxp_d_frontend *f,
+			 uint32_t m)
+{
+	struct kxp_svc_key k = { .addr = f->addr, .port = htons(f->port), .proto = f->proto };
+	const struct kxp_d_set *set = &g->sets[f->set];
+	struct kxp_svc_val v;
+	struct kxp_revnat rn;
+	struct kxp_spname name;
+	uint32_t inner_id;
+
+	if (!ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_SVC), &k, &v), "frontend present") ||
+	    !ASSERT_EQ(v.count, set->n_be, "count") || !ASSERT_EQ(v.algo, set->algo, "algo") ||
+	    !ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_REVNAT), &v.fe_id, &rn), "revnat present") ||
+	    !ASSERT_TRUE(rn.addr == f->addr && rn.port == htons(f->port) && rn.kind == f->kind, "revnat names it") ||
+	    !ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_SPNAME), &v.sp_id, &name), "set name") ||
+	    !ASSERT_STREQ(name.key, set->key, "set name"))
+		return false;
+	for (size_t i = 0; i < set->n_be; i++) {
+		struct kxp_member_key mk = { .sp_id = v.sp_id, .addr = set->be[i].addr, .port = htons(set->be[i].port),
+					     .proto = set->be[i].proto };
+		uint32_t id = slot_get(dp, v.sp_id, (uint32_t)i), mid = 0;
+		struct kxp_backend b;
+
+		if (!ASSERT_TRUE(be_get(dp, id, &b) && b.addr == set->be[i].addr, "slot names the backend") ||
+		    !ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_MEMBER), &mk, &mid), "membership") ||
+		    !ASSERT_EQ(mid, id, "membership names the backend"))
+			return false;
+	}
+	if (f->n_lbsr) {
+		struct kxp_lbsr_key lk = { .prefixlen = 64, .fe_id = v.fe_id, .addr = ip("198.51.100.77") };
+		uint8_t allow = 0;
+
+		if (!ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_LBSR), &lk, &allow), "source range") ||
+		    !ASSERT_EQ(allow, 1, "source range allows"))
+			return false;
+	}
+	if (set->algo != KXP_ALGO_MAGLEV)
+		return ASSERT_TRUE(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_MAGLEV), &v.sp_id, &inner_id) != 0,
+				   "no table for a random set");
+	if (!ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_MAGLEV), &v.sp_id, &inner_id), "maglev table"))
+		return false;
+	{
+		int fd = bpf_map_get_fd_by_id(inner_id);
+		bool ok = ASSERT_TRUE(fd >= 0, "table fd");
+
+		for (uint32_t e = 0; ok && e < m; e += 37) {
+			uint32_t pk = e / 2;
+			struct kxp_mg_pair p = {};
+			struct kxp_backend b;
+
+			ok = ASSERT_OK(bpf_map_lookup_elem(fd, &pk, &p), "table entry") &&
+			     ASSERT_TRUE(be_get(dp, p.id[e % 2], &b) && (ntohl(b.addr) & 0xffffff00u) ==
+									   (ntohl(set->be[0].addr) & 0xffffff00u),
+					 "table entry is a backend of the set");
+		}
+		if (fd >= 0)
+			close(fd);
+		return ok;
+	}
+}
+
+KXP_TEST(writer_batched_apply_from_empty_reads_back)
+{
+	const unsigned nsvc = 300, nbe = 5, m = 251;
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct bigstate g;
+	uint32_t expect;
+
+	if (!need_root())
+		return;
+	if (!ASSERT_TRUE(big_init(&g, nsvc, nbe), "state"))
+		goto out;
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true, .maglev_m = m }), "open"))
+		goto out;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &g.d, &st), "apply"))
+		goto out;
+	ASSERT_EQ(st.fe_added, g.d.n_fe, "fe_added");
+	ASSERT_EQ(st.be_added, nsvc * nbe, "be_added");
+	ASSERT_EQ(st.slots_written, nsvc * nbe, "slots_written");
+	ASSERT_EQ(st.maglev_built, nsvc / 3, "maglev_built");
+	ASSERT_EQ(st.lbsr_written, 2 * (nsvc / 5), "lbsr_written");
+	ASSERT_EQ(st.n_failed, 0, "nothing failed");
+	/* entries: backends, slots, members, names, reverse NAT, counters,
+	 * source ranges, frontends, config, node address; per table its fill and
+	 * its outer entry */
+	expect = 3 * nsvc * nbe + nsvc + 3 * (uint32_t)g.d.n_fe + 2 * (nsvc / 5) + 2 + 2 * (nsvc / 3);
+	ASSERT_EQ(st.writes, expect, "writes count entries");
+	/* one batch per map and phase, one fill per table (and config, node address) */
+	ASSERT_TRUE(st.syscalls <= 12 + nsvc / 3, "writes went in batches");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SVC), (int)g.d.n_fe, "svc entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_BACKEND), (int)(nsvc * nbe), "backend entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SLOT), (int)(nsvc * nbe), "slot entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_MEMBER), (int)(nsvc * nbe), "member entries");
+	for (size_t i = 0; i < g.d.n_fe; i++)
+		if (!big_check_fe(dp, &g, &g.fe[i], m))
+			goto out;
+	/* the mirror agrees with the maps: nothing to do */
+	if (ASSERT_OK(kxp_dp_apply(dp, &g.d, &st), "apply again"))
+		ASSERT_EQ(st.writes, 0, "second apply writes nothing");
+out:
+	kxp_dp_close(dp);
+	big_free(&g);
+}
+
+KXP_TEST(writer_batch_full_map_midway)
+{
+	const unsigned nsvc = 20, nbe = 4, max_be = 50;
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct bigstate g;
+	char want[64];
+	int err;
+
+	if (!need_root())
+		return;
+	if (!ASSERT_TRUE(big_init(&g, nsvc, nbe), "state"))
+		goto out;
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true, .max_backends = max_be,
+							       .maglev_m = 251 }),
+		       "open"))
+		goto out;
+	/* the backend batch stops at entry 50 (E2BIG): every later one is tried
+	 * and reported, everything else is written */
+	err = kxp_dp_apply(dp, &g.d, &st);
+	ASSERT_EQ(err, -ENOSPC, "apply reports a full map");
+	ASSERT_EQ(st.be_added, max_be, "backends that fit");
+	ASSERT_EQ(st.n_failed, nsvc * nbe - max_be, "each backend that did not fit reported");
+	snprintf(want, sizeof(want), "backend 10.1.%u.%u:8080/", max_be / nbe, 1 + max_be % nbe);
+	ASSERT_TRUE(strstr(st.failed[0], want) != NULL, "the first failure names the 51st backend");
+	ASSERT_TRUE(strstr(st.failed[0], "kxp_backend4 is full") != NULL, "and the map");
+	ASSERT_EQ(st.fe_added, g.d.n_fe, "every frontend written");
+	ASSERT_EQ(map_count(dp, KXP_MAP_BACKEND), (int)max_be, "backend entries");
+	for (unsigned s = 0; s < nsvc; s++) {
+		struct kxp_svc_val v;
+		unsigned fit = (s + 1) * nbe <= max_be ? nbe : s * nbe >= max_be ? 0 : max_be - s * nbe;
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &(uint32_t){ big_fe_addr(s) }, a, sizeof(a));
+		if (!ASSERT_TRUE(svc_get(dp, a, 80, TCP, 0, &v), "frontend") ||
+		    !ASSERT_EQ(v.count, fit, "count = backends written"))
+			goto out;
+		for (unsigned b = 0; b < fit; b++) {
+			struct kxp_backend be;
+
+			if (!ASSERT_TRUE(be_get(dp, slot_get(dp, v.sp_id, b), &be) && be.addr == big_be_addr(s, b),
+					 "slot names a written backend"))
+				goto out;
+		}
+	}
+	/* room again: the next apply completes what is missing, no more */
+	kxp_dp_close(dp);
+	dp = NULL;
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true, .maglev_m = 251 }), "open big"))
+		goto out;
+	if (ASSERT_OK(kxp_dp_apply(dp, &g.d, &st), "apply fits"))
+		ASSERT_EQ(map_count(dp, KXP_MAP_BACKEND), (int)(nsvc * nbe), "all backends");
+out:
+	kxp_dp_close(dp);
+	big_free(&g);
+}
+
+/* A batch that fails mid-way resumes after the failed entry: a full backend
+ * map refuses a new backend but still takes updates of existing ones queued
+ * after it. */
+KXP_TEST(writer_batch_resumes_after_failed_entry)
+{
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct bigstate g;
+	struct kxp_d_backend nb[4];
+	int err;
+
+	if (!need_root())
+		return;
+	if (!ASSERT_TRUE(big_init(&g, 2, 4), "state"))
+		goto out;
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true, .max_backends = 8 }), "open"))
+		goto out;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &g.d, &st), "fill the backend map"))
+		goto out;
+	/* set 0: a new backend first (its old first one still holds a place until
+	 * the end of the apply), then the other three with a changed flag */
+	nb[0] = (struct kxp_d_backend){ ip("10.9.9.9"), 8080, TCP, 0 };
+	for (int b = 1; b < 4; b++) {
+		nb[b] = g.be[b];
+		nb[b].flags = KXP_BE_F_TERMINATING;
+	}
+	g.sets[0].be = nb;
+	err = kxp_dp_apply(dp, &g.d, &st);
+	ASSERT_EQ(err, -ENOSPC, "the new backend does not fit");
+	ASSERT_EQ(st.n_failed, 1, "one failure");
+	ASSERT_TRUE(strstr(st.failed[0], "10.9.9.9:8080") != NULL, "it names the backend");
+	ASSERT_EQ(st.be_updated, 3, "the updates after it were written");
+	for (int b = 1; b < 4; b++) {
+		struct kxp_svc_val v;
+		struct kxp_backend be;
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &(uint32_t){ big_fe_addr(0) }, a, sizeof(a));
+		if (!ASSERT_TRUE(svc_get(dp, a, 80, TCP, 0, &v), "frontend") || !ASSERT_EQ(v.count, 3, "three backends") ||
+		    !ASSERT_TRUE(be_get(dp, slot_get(dp, v.sp_id, (uint32_t)b - 1), &be), "slot") ||
+		    !ASSERT_TRUE(be.addr == nb[b].addr && be.flags == KXP_BE_F_TERMINATING, "flag written"))
+			break;
+	}
+out:
+	kxp_dp_close(dp);
+	big_free(&g);
+}

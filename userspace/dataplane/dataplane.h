@@ -94,6 +94,9 @@ struct kxp_apply_stats {
 	/* appended for selection */
 	uint32_t maglev_built;      /* Maglev tables built and swapped in */
 	uint32_t maglev_removed;    /* Maglev tables dropped */
+	/* appended for batched writes: bpf() calls that wrote map entries (a
+	 * BPF_MAP_UPDATE_BATCH of many entries is one; writes counts entries) */
+	uint32_t syscalls;
 };
 int kxp_dp_apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st);
 /* Apply one Service's part of the desired state: d holds only the frontends

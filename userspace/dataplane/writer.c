@@ -254,6 +254,7 @@ struct kxp_wcache {
 	struct htab mg;      /* sp_id -> fingerprint of its Maglev table (uint64_t) */
 	struct htab member;  /* sp_id << 32 | backend id -> 1 (kxp_member4 entries) */
 	struct htab spname;  /* sp_id -> fnv64 of the set key in kxp_spname */
+	uint32_t nobatch;    /* bit per enum kxp_map_id: no BPF_MAP_UPDATE_BATCH there */
 };
 
 static uint64_t svc_k(const struct kxp_svc_key *k)
@@ -548,12 +549,27 @@ static int load_members(struct kxp_dp *dp, struct kxp_wcache *wc)
 	return errno == ENOENT ? 0 : -errno;
 }
 
-/* Which sets have a Maglev table, and the fingerprint stored in it. */
+/* Which sets have a Maglev table, and the fingerprint stored in it. The
+ * outer map is an array: every index is a lookup, so only those up to the
+ * highest set id in use are read (ids are dense from 1; this writer adds a
+ * table after a set's slots and drops it before the set's name, so a set
+ * with a table always has slots or a name). Empty maps cost no lookup. */
 static int load_maglev(struct kxp_dp *dp, struct kxp_wcache *wc)
 {
 	int fd = dp->map_fd[KXP_MAP_MAGLEV];
+	uint32_t top = 0;
 
-	for (uint32_t sp = 1; sp < dp->map_max[KXP_MAP_MAGLEV]; sp++) {
+	ht_for_each(&wc->svc, i) {
+		const struct kxp_svc_val *v = ht_val(&wc->svc, i);
+
+		if (v->sp_id > top)
+			top = v->sp_id;
+	}
+	ht_for_each(&wc->slots, i) if (wc->slots.keys[i] > top) top = (uint32_t)wc->slots.keys[i];
+	ht_for_each(&wc->spname, i) if (wc->spname.keys[i] > top) top = (uint32_t)wc->spname.keys[i];
+	if (top >= dp->map_max[KXP_MAP_MAGLEV])
+		top = dp->map_max[KXP_MAP_MAGLEV] ? dp->map_max[KXP_MAP_MAGLEV] - 1 : 0;
+	for (uint32_t sp = 1; sp <= top; sp++) {
 		uint32_t inner_id, m = dp->maglev_m, k;
 		struct kxp_mg_pair a = {}, b = {};
 		uint64_t fp;
@@ -624,9 +640,9 @@ static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 	if (!err)
 		err = load_members(dp, wc);
 	if (!err)
-		err = load_maglev(dp, wc);
-	if (!err)
 		err = map_walk(dp->map_fd[KXP_MAP_SPNAME], 4, sizeof(struct kxp_spname), load_spname, wc);
+	if (!err)
+		err = load_maglev(dp, wc);
 	if (err) {
 		kxp_wcache_free(wc);
 		return err;
@@ -644,6 +660,10 @@ struct wset {
 	uint32_t n;      /* backends in be[] */
 	uint32_t eff_n;  /* slots actually written (n unless a map filled up) */
 	uint32_t *be;    /* backend ids in slot order */
+	uint32_t *old_be, n_old; /* the slot list before this apply */
+	bool slot_failed;
+	int mg_fd;       /* new Maglev table waiting for the outer map, or -1 */
+	uint64_t mg_fp;  /* its fingerprint */
 };
 
 struct wfe {
@@ -664,6 +684,7 @@ struct apply_ctx {
 	struct kxp_wcache *wc;
 	struct kxp_apply_stats *st;
 	int err; /* first -ENOSPC-class error, reported at the end */
+	bool batch; /* flush queued writes with BPF_MAP_UPDATE_BATCH */
 };
 
 static void fail(struct apply_ctx *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -696,6 +717,7 @@ static const char *fe_str(const struct kxp_svc_key *k, char *buf, size_t len)
 static int upd(struct apply_ctx *c, enum kxp_map_id id, const void *k, const void *v)
 {
 	c->st->writes++;
+	c->st->syscalls++;
 	if (bpf_map_update_elem(c->dp->map_fd[id], k, v, BPF_ANY) == 0)
 		return 0;
 	return errno == E2BIG ? -ENOSPC : -errno;
@@ -704,9 +726,139 @@ static int upd(struct apply_ctx *c, enum kxp_map_id id, const void *k, const voi
 static int del(struct apply_ctx *c, enum kxp_map_id id, const void *k)
 {
 	c->st->writes++;
+	c->st->syscalls++;
 	if (bpf_map_delete_elem(c->dp->map_fd[id], k) == 0 || errno == ENOENT)
 		return 0;
 	return -errno;
+}
+
+/* ---- queued updates ------------------------------------------------------- */
+
+/* The updates of one map and phase, written by wq_flush in the order they
+ * were queued. A full apply flushes them with BPF_MAP_UPDATE_BATCH: one
+ * syscall per map and phase instead of one per entry, and for kxp_maglev one
+ * synchronize_rcu() in the kernel instead of one per table. Each phase is
+ * flushed before the next one starts, so the order between phases (backends,
+ * slots, membership, tables, reverse NAT, frontends last) is what it was
+ * entry by entry. tag is the caller's note per entry; res its outcome after
+ * the flush: 0, or -ENOSPC when the map was full (the rest is still written). */
+struct wq {
+	enum kxp_map_id id;
+	size_t ksz, vsz;
+	uint8_t *k, *v;
+	size_t kbytes, vbytes;  /* allocated */
+	uint64_t *tag;
+	int *res;
+	uint32_t n, cap;        /* entries queued; tag and res hold cap */
+};
+
+/* the kernel's ENOTSUPP (no batch operation for this map type) */
+#define KXP_ENOTSUPP 524
+
+static void wq_start(struct wq *q, enum kxp_map_id id, size_t ksz, size_t vsz)
+{
+	q->id = id;
+	q->ksz = ksz;
+	q->vsz = vsz;
+	q->n = 0;
+}
+
+static int wq_grow(uint8_t **p, size_t *have, size_t need)
+{
+	size_t n = *have ? *have : 4096;
+	uint8_t *x;
+
+	if (need <= *have)
+		return 0;
+	while (n < need)
+		n *= 2;
+	x = realloc(*p, n);
+	if (!x)
+		return -ENOMEM;
+	*p = x;
+	*have = n;
+	return 0;
+}
+
+/* v == NULL queues a value of zeroes. */
+static int wq_push(struct wq *q, const void *k, const void *v, uint64_t tag)
+{
+	if (q->n == q->cap) {
+		uint32_t cap = q->cap ? q->cap * 2 : 256;
+		uint64_t *t = realloc(q->tag, cap * sizeof(*t));
+		int *r;
+
+		if (!t)
+			return -ENOMEM;
+		q->tag = t;
+		r = realloc(q->res, cap * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		q->res = r;
+		q->cap = cap;
+	}
+	if (wq_grow(&q->k, &q->kbytes, (q->n + 1) * q->ksz) || wq_grow(&q->v, &q->vbytes, (q->n + 1) * q->vsz))
+		return -ENOMEM;
+	memcpy(q->k + q->n * q->ksz, k, q->ksz);
+	if (v)
+		memcpy(q->v + q->n * q->vsz, v, q->vsz);
+	else
+		memset(q->v + q->n * q->vsz, 0, q->vsz);
+	q->tag[q->n] = tag;
+	q->res[q->n] = 0;
+	q->n++;
+	return 0;
+}
+
+static void wq_free(struct wq *q)
+{
+	free(q->k);
+	free(q->v);
+	free(q->tag);
+	free(q->res);
+	memset(q, 0, sizeof(*q));
+}
+
+/* Write what is queued. A batch stops at the first entry that fails and the
+ * kernel says how many it wrote: a full map is noted for that entry and the
+ * batch resumes after it. A map type without batch updates (EINVAL or
+ * ENOTSUPP before the first entry, while that entry alone can be written) is
+ * written entry by entry from then on. Returns 0 or -errno (not -ENOSPC). */
+static int wq_flush(struct apply_ctx *c, struct wq *q)
+{
+	int fd = c->dp->map_fd[q->id];
+	bool single = false;
+	uint32_t i = 0;
+
+	c->st->writes += q->n;
+	while (i < q->n) {
+		uint32_t cnt = q->n - i;
+		int e = 0;
+
+		c->st->syscalls++;
+		if (!c->batch || cnt == 1 || single || (c->wc->nobatch >> q->id) & 1) {
+			if (bpf_map_update_elem(fd, q->k + i * q->ksz, q->v + i * q->vsz, BPF_ANY))
+				e = errno;
+			else if (single)
+				c->wc->nobatch |= 1U << q->id; /* the entry is fine, the batch was not */
+			single = false;
+			cnt = e ? 0 : 1;
+		} else if (bpf_map_update_batch(fd, q->k + i * q->ksz, q->v + i * q->vsz, &cnt, NULL)) {
+			e = errno;
+			if (!cnt && (e == EINVAL || e == KXP_ENOTSUPP || e == EOPNOTSUPP)) {
+				single = true;
+				continue;
+			}
+		}
+		i += cnt;
+		if (!e)
+			continue;
+		if (e != E2BIG && e != ENOSPC)
+			return -e;
+		if (i < q->n)
+			q->res[i++] = -ENOSPC;
+	}
+	return 0;
 }
 
 static int write_config_nodeips(struct apply_ctx *c, const struct kxp_desired *d)
@@ -776,20 +928,14 @@ out:
 	return err;
 }
 
-static int zero_stats(struct apply_ctx *c, uint32_t fe_id)
+/* Value size of kxp_stats (per CPU, each rounded up to 8 bytes), or -errno. */
+static long stats_vsz(void)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	void *zero;
-	int err;
 
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
-	zero = calloc(ncpu, (sizeof(struct kxp_stats) + 7) & ~7UL);
-	if (!zero)
-		return -ENOMEM;
-	err = upd(c, KXP_MAP_STATS, &fe_id, zero);
-	free(zero);
-	return err;
+	return (long)ncpu * (long)((sizeof(struct kxp_stats) + 7) & ~7UL);
 }
 
 static int ids_rebuild(struct kxp_dp *dp, struct kxp_wcache *wc)
@@ -830,40 +976,50 @@ static int member_del(struct apply_ctx *c, uint32_t sp, uint32_t id)
 	return 0;
 }
 
-/* kxp_member4 after a set's slots changed: entries for its backends now,
- * none for those that left (old: the slot list before, n_old entries). */
-static int sync_members(struct apply_ctx *c, const struct wset *w, const char *name, const uint32_t *old,
-			uint32_t n_old)
+/* kxp_member4 after a set's slots changed, part one: entries for the
+ * backends it has now, queued (tag: set index << 32 | slot) for the caller. */
+static int members_queue(struct apply_ctx *c, struct wq *q, const struct wset *w, uint32_t s)
 {
 	struct htab now = { .vsize = 1 };
 	uint8_t one = 1;
 	int err = 0;
 
-	for (uint32_t i = 0; i < w->eff_n; i++) {
+	for (uint32_t i = 0; i < w->eff_n && !err; i++) {
 		uint32_t id = w->be[i];
-		const struct kxp_backend *b = ht_get(&c->wc->be, id);
+		const struct kxp_backend *b;
 		struct kxp_member_key k;
 
+		if (ht_get(&now, id))
+			continue; /* listed twice */
 		if (!ht_put(&now, id, &one)) {
 			err = -ENOMEM;
-			goto out;
+			break;
 		}
+		b = ht_get(&c->wc->be, id);
 		if (!b || ht_get(&c->wc->member, member_k(w->sp_id, id)))
 			continue;
 		k = (struct kxp_member_key){ .sp_id = w->sp_id, .addr = b->addr, .port = b->port, .proto = b->proto };
-		err = upd(c, KXP_MAP_MEMBER, &k, &id);
-		if (err == -ENOSPC) {
-			fail(c, err, "set %s: kxp_member4 is full", name);
-			err = 0;
-			continue;
-		}
-		if (err)
-			goto out;
-		if (!ht_put(&c->wc->member, member_k(w->sp_id, id), &one)) {
+		err = wq_push(q, &k, &id, (uint64_t)s << 32 | i);
+	}
+	ht_free(&now);
+	return err;
+}
+
+/* Part two, once those are written: none for the backends that left (old:
+ * the slot list before, n_old entries). */
+static int members_drop(struct apply_ctx *c, const struct wset *w, const uint32_t *old, uint32_t n_old)
+{
+	struct htab now = { .vsize = 1 };
+	uint8_t one = 1;
+	int err = 0;
+
+	if (!n_old)
+		return 0;
+	for (uint32_t i = 0; i < w->eff_n; i++)
+		if (!ht_put(&now, w->be[i], &one)) {
 			err = -ENOMEM;
 			goto out;
 		}
-	}
 	for (uint32_t j = 0; j < n_old; j++)
 		if (old[j] && !ht_get(&now, old[j]) && (err = member_del(c, w->sp_id, old[j])))
 			break;
@@ -903,9 +1059,10 @@ static int mg_del(struct apply_ctx *c, uint32_t sp)
 }
 
 /* A set's Maglev table, rebuilt only when its backends changed: a new inner
- * map is filled completely, then the outer slot is switched to it in one
- * update, so a packet sees either the old table or the new one. */
-static int mg_write(struct apply_ctx *c, const struct wset *w, const char *name)
+ * map is filled completely here; switching the outer slot to it is queued
+ * (tag: set index; the inner fd stays open in w->mg_fd until the flush), so a
+ * packet sees either the old table or the new one. */
+static int mg_prepare(struct apply_ctx *c, struct wq *q, struct wset *w, uint32_t s, const char *name)
 {
 	uint32_t m = c->dp->maglev_m, n = w->eff_n, cnt = KXP_MAGLEV_PAIRS(m);
 	uint64_t fp = mg_fingerprint(c, w);
@@ -947,49 +1104,54 @@ static int mg_write(struct apply_ctx *c, const struct wset *w, const char *name)
 		goto out;
 	}
 	c->st->writes++;
+	c->st->syscalls++;
 	if (bpf_map_update_batch(fd, keys, vals, &cnt, NULL)) {
 		err = -errno;
 		goto out;
 	}
-	err = upd(c, KXP_MAP_MAGLEV, &w->sp_id, &fd);
-	if (err == -ENOSPC) {
-		fail(c, err, "set %s: kxp_maglev has no slot %u; random selection", name, w->sp_id);
-		err = 0;
-		goto out;
-	}
+	err = wq_push(q, &w->sp_id, &fd, s);
 	if (err)
 		goto out;
-	if (!ht_put(&c->wc->mg, w->sp_id, &fp)) {
-		err = -ENOMEM;
-		goto out;
-	}
-	c->st->maglev_built++;
+	w->mg_fd = fd;
+	w->mg_fp = fp;
+	fd = -1;
 out:
 	if (fd >= 0)
-		close(fd); /* the outer map holds the table now */
+		close(fd);
 	free(be);
 	free(keys);
 	free(vals);
 	return err;
 }
 
-static int spname_write(struct apply_ctx *c, uint32_t sp, const char *key)
-{
-	struct kxp_spname n = {};
-	const uint64_t *cur = ht_get(&c->wc->spname, sp);
-	uint64_t h;
-	int err;
+/* Maglev tables switched in per chunk (see apply). */
+#define KXP_MG_CHUNK 256
 
-	snprintf(n.key, sizeof(n.key), "%s", key ? key : "");
-	h = fnv64(n.key);
-	if (cur && *cur == h)
-		return 0;
-	err = upd(c, KXP_MAP_SPNAME, &sp, &n);
-	if (err == -ENOSPC)
-		return 0; /* names only serve listings */
-	if (err)
-		return err;
-	return ht_put(&c->wc->spname, sp, &h) ? 0 : -ENOMEM;
+/* Write the queued outer-map slots, record what landed, and close the
+ * inner tables' fds (the outer map holds them now). */
+static int mg_flush(struct apply_ctx *c, struct wq *q, struct wset *sets, const struct kxp_desired *d)
+{
+	int err = wq_flush(c, q);
+
+	for (uint32_t j = 0; j < q->n && !err; j++) {
+		struct wset *w = &sets[q->tag[j]];
+
+		if (q->res[j])
+			fail(c, q->res[j], "set %s: kxp_maglev has no slot %u; random selection",
+			     d->sets[q->tag[j]].key ? d->sets[q->tag[j]].key : "?", w->sp_id);
+		else if (!ht_put(&c->wc->mg, w->sp_id, &w->mg_fp))
+			err = -ENOMEM;
+		else
+			c->st->maglev_built++;
+	}
+	for (uint32_t j = 0; j < q->n; j++) {
+		struct wset *w = &sets[q->tag[j]];
+
+		if (w->mg_fd >= 0)
+			close(w->mg_fd);
+		w->mg_fd = -1;
+	}
+	return err;
 }
 
 static int spname_del(struct apply_ctx *c, uint32_t sp)
@@ -1001,22 +1163,6 @@ static int spname_del(struct apply_ctx *c, uint32_t sp)
 	err = del(c, KXP_MAP_SPNAME, &sp);
 	if (!err)
 		ht_del(&c->wc->spname, sp);
-	return err;
-}
-
-/* Everything a set has besides its slots, after they were written. */
-static int sync_set(struct apply_ctx *c, const struct wset *w, const struct kxp_d_set *ds, const uint32_t *old,
-		    uint32_t n_old)
-{
-	const char *name = ds->key ? ds->key : "?";
-	int err = sync_members(c, w, name, old, n_old);
-
-	if (!err && ds->algo == KXP_ALGO_MAGLEV && w->eff_n)
-		err = mg_write(c, w, name);
-	else if (!err)
-		err = mg_del(c, w->sp_id);
-	if (!err)
-		err = spname_write(c, w->sp_id, ds->key);
 	return err;
 }
 
@@ -1035,6 +1181,7 @@ static int affinity_flush(struct apply_ctx *c, const struct htab *sps)
 		if (!ht_get(sps, next.sp_id))
 			continue;
 		c->st->writes++;
+		c->st->syscalls++;
 		bpf_map_delete_elem(fd, &k);
 		prev = NULL;
 	}
@@ -1081,10 +1228,11 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 	struct htab sp_cand = { .vsize = 1 };  /* per-service: sp ids that may be freed */
 	struct htab aff_off = { .vsize = 1 };  /* sp ids whose affinity was switched off */
 	struct u64v old_keys = {}, new_keys = {};
+	struct wq q = {}, q2 = {};
 	struct idset *fe_ids, *sp_ids, *be_ids;
 	struct wset *sets = NULL;
 	struct wfe *fes = NULL;
-	long own = -1;
+	long own = -1, stats_sz = stats_vsz();
 	uint8_t one = 1;
 	char buf[96];
 	int err = 0;
@@ -1093,6 +1241,11 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 	memset(c.st, 0, sizeof(*c.st));
 	if (!dp || !d)
 		return -EINVAL;
+	if (stats_sz < 0)
+		return (int)stats_sz;
+	/* A full apply writes in batches; a per-service one entry by entry (its
+	 * few writes gain nothing, and each stays where it was in the order). */
+	c.batch = !only;
 	if (!dp->wc) {
 		err = wcache_load(dp, &dp->wc);
 		if (err)
@@ -1136,6 +1289,8 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 	fes = calloc(d->n_fe + 1, sizeof(*fes));
 	if (!sets || !fes)
 		goto enomem;
+	for (size_t s = 0; s < d->n_sets; s++)
+		sets[s].mg_fd = -1;
 
 	/* Frontends: keys, duplicates, which sets are referenced. */
 	for (size_t i = 0; i < d->n_fe; i++) {
@@ -1207,6 +1362,7 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 	}
 
 	/* 1. Backends: new ones (and flag changes in place) before any slot names them. */
+	wq_start(&q, KXP_MAP_BACKEND, sizeof(uint32_t), sizeof(struct kxp_backend));
 	for (size_t s = 0; s < d->n_sets; s++) {
 		const struct kxp_d_set *ds = &d->sets[s];
 
@@ -1218,50 +1374,77 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 		for (size_t b = 0; b < ds->n_be; b++) {
 			const struct kxp_d_backend *db = &ds->be[b];
 			uint64_t k = be_k(db->addr, htons(db->port), db->proto);
-			struct wbe *w = ht_get(&be_want, k);
+			const uint32_t *cur_id;
+			struct kxp_backend v = { .addr = db->addr, .port = htons(db->port), .proto = db->proto,
+						 .flags = db->flags };
+			struct wbe nw = { .flags = db->flags, .ok = true };
 
-			if (!w) {
-				const uint32_t *cur_id = ht_get(&c.wc->be_addr, k);
-				struct kxp_backend v = { .addr = db->addr, .port = htons(db->port), .proto = db->proto,
-							 .flags = db->flags };
-				struct wbe nw = { .flags = db->flags, .ok = true };
+			if (ht_get(&be_want, k))
+				continue;
+			cur_id = ht_get(&c.wc->be_addr, k);
+			if (cur_id) {
+				const struct kxp_backend *cur = ht_get(&c.wc->be, *cur_id);
 
-				if (cur_id) {
-					const struct kxp_backend *cur = ht_get(&c.wc->be, *cur_id);
+				nw.id = *cur_id;
+				if ((!cur || memcmp(cur, &v, sizeof(v))) && wq_push(&q, &nw.id, &v, k))
+					goto enomem;
+			} else {
+				nw.id = ids_alloc(be_ids);
+				if (!nw.id) {
+					struct in_addr ia = { db->addr };
+					char pb[8];
 
-					nw.id = *cur_id;
-					if (!cur || memcmp(cur, &v, sizeof(v))) {
-						err = upd(&c, KXP_MAP_BACKEND, &nw.id, &v);
-						if (err)
-							goto out;
-						c.st->be_updated++;
-					}
-				} else {
-					nw.id = ids_alloc(be_ids);
-					err = nw.id ? upd(&c, KXP_MAP_BACKEND, &nw.id, &v) : -ENOSPC;
-					if (err == -ENOSPC) {
-						struct in_addr a = { db->addr };
-						char pb[8];
-
-						fail(&c, err, "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(a),
-						     db->port, kxp_proto_name(db->proto, pb));
-						if (nw.id && only)
-							ids_clear(be_ids, nw.id);
-						nw.ok = false;
-						err = 0;
-					} else if (err) {
-						goto out;
-					} else {
-						c.st->be_added++;
-					}
+					fail(&c, -ENOSPC, "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(ia), db->port,
+					     kxp_proto_name(db->proto, pb));
+					nw.ok = false;
+				} else if (wq_push(&q, &nw.id, &v, k)) {
+					goto enomem;
 				}
-				if (nw.ok && (!ht_put(&c.wc->be, nw.id, &v) || !ht_put(&c.wc->be_addr, k, &nw.id)))
-					goto enomem;
-				w = ht_put(&be_want, k, &nw);
-				if (!w)
-					goto enomem;
 			}
-			if (w->ok)
+			if (!ht_put(&be_want, k, &nw))
+				goto enomem;
+		}
+	}
+	err = wq_flush(&c, &q);
+	if (err)
+		goto out;
+	for (uint32_t i = 0; i < q.n; i++) {
+		uint64_t k = q.tag[i];
+		uint32_t id = *(uint32_t *)(q.k + i * q.ksz);
+		const struct kxp_backend *v = (const void *)(q.v + i * q.vsz);
+		bool had = ht_get(&c.wc->be_addr, k) != NULL;
+
+		if (q.res[i]) {
+			struct in_addr ia = { v->addr };
+			char pb[8];
+
+			fail(&c, q.res[i], "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(ia), ntohs(v->port),
+			     kxp_proto_name(v->proto, pb));
+			if (!had) {
+				/* an existing one keeps its old entry, a new one is left out */
+				((struct wbe *)ht_get(&be_want, k))->ok = false;
+				if (only)
+					ids_clear(be_ids, id);
+			}
+			continue;
+		}
+		if (!ht_put(&c.wc->be, id, v) || !ht_put(&c.wc->be_addr, k, &id))
+			goto enomem;
+		if (had)
+			c.st->be_updated++;
+		else
+			c.st->be_added++;
+	}
+	for (size_t s = 0; s < d->n_sets; s++) {
+		const struct kxp_d_set *ds = &d->sets[s];
+
+		if (!sets[s].used)
+			continue;
+		for (size_t b = 0; b < ds->n_be; b++) {
+			const struct kxp_d_backend *db = &ds->be[b];
+			const struct wbe *w = ht_get(&be_want, be_k(db->addr, htons(db->port), db->proto));
+
+			if (w && w->ok)
 				sets[s].be[sets[s].n++] = w->id;
 		}
 		if (sets[s].n > KXP_MAX_SET_BACKENDS) {
@@ -1297,46 +1480,60 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 		if (err)
 			goto out;
 	}
-	/* 2b. Slots of every set: rewrite what differs, drop what is past the end. */
+	/* 2b. Slots of every set: rewrite what differs (a failed slot ends its
+	 * set there), then drop what is past the end. */
+	wq_start(&q, KXP_MAP_SLOT, sizeof(struct kxp_slot_key), sizeof(uint32_t));
 	for (size_t s = 0; s < d->n_sets; s++) {
 		struct wset *w = &sets[s];
-		struct slots *old;
-		uint32_t *old_ids = NULL, n_old = 0;
+		const struct slots *old;
 
 		if (!w->used)
 			continue;
 		old = ht_get(&c.wc->slots, w->sp_id);
 		if (old && old->n) {
-			old_ids = malloc(old->n * sizeof(*old_ids));
-			if (!old_ids)
+			w->old_be = malloc(old->n * sizeof(*w->old_be));
+			if (!w->old_be)
 				goto enomem;
-			memcpy(old_ids, old->be, old->n * sizeof(*old_ids));
-			n_old = old->n;
+			memcpy(w->old_be, old->be, old->n * sizeof(*w->old_be));
+			w->n_old = old->n;
 		}
 		w->eff_n = w->n;
 		for (uint32_t i = 0; i < w->n; i++) {
 			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
 
-			old = ht_get(&c.wc->slots, w->sp_id);
 			if (old && i < old->n && old->be[i] == w->be[i])
 				continue;
-			err = upd(&c, KXP_MAP_SLOT, &k, &w->be[i]);
-			if (err == -ENOSPC) {
-				fail(&c, err, "set %s: kxp_slot is full at slot %u", d->sets[s].key ? d->sets[s].key : "?", i);
-				w->eff_n = i;
-				err = 0;
-				break;
-			}
-			if (err) {
-				free(old_ids);
-				goto out;
-			}
-			if (slots_set(c.wc, w->sp_id, i, w->be[i])) {
-				free(old_ids);
+			if (wq_push(&q, &k, &w->be[i], (uint64_t)s << 32 | i))
 				goto enomem;
-			}
-			c.st->slots_written++;
 		}
+	}
+	err = wq_flush(&c, &q);
+	if (err)
+		goto out;
+	for (uint32_t j = 0; j < q.n; j++) {
+		uint32_t s = (uint32_t)(q.tag[j] >> 32), i = (uint32_t)q.tag[j];
+		struct wset *w = &sets[s];
+
+		if (q.res[j]) {
+			/* queued in slot order: the first failure of a set is its lowest */
+			if (!w->slot_failed)
+				fail(&c, q.res[j], "set %s: kxp_slot is full at slot %u",
+				     d->sets[s].key ? d->sets[s].key : "?", i);
+			w->slot_failed = true;
+			if (i < w->eff_n)
+				w->eff_n = i;
+			continue;
+		}
+		if (slots_set(c.wc, w->sp_id, i, w->be[i]))
+			goto enomem;
+		c.st->slots_written++;
+	}
+	for (size_t s = 0; s < d->n_sets; s++) {
+		struct wset *w = &sets[s];
+		struct slots *old;
+
+		if (!w->used)
+			continue;
 		old = ht_get(&c.wc->slots, w->sp_id);
 		for (uint32_t i = w->eff_n; old && i < old->n; i++) {
 			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
@@ -1344,22 +1541,91 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			if (!old->be[i])
 				continue;
 			err = del(&c, KXP_MAP_SLOT, &k);
-			if (err) {
-				free(old_ids);
+			if (err)
 				goto out;
-			}
 			slot_zero(c.wc, old, i);
 			c.st->slots_removed++;
 		}
 		if (old && old->n > w->eff_n)
 			old->n = w->eff_n;
-		err = sync_set(&c, w, &d->sets[s], old_ids, n_old);
-		free(old_ids);
+	}
+
+	/* 2c. Everything a set has besides its slots, after they were written:
+	 * membership of its backends now (then none for those that left), its
+	 * Maglev table, its name. */
+	wq_start(&q, KXP_MAP_MEMBER, sizeof(struct kxp_member_key), sizeof(uint32_t));
+	for (size_t s = 0; s < d->n_sets; s++)
+		if (sets[s].used && (err = members_queue(&c, &q, &sets[s], (uint32_t)s)))
+			goto out;
+	err = wq_flush(&c, &q);
+	if (err)
+		goto out;
+	for (uint32_t j = 0; j < q.n; j++) {
+		uint32_t s = (uint32_t)(q.tag[j] >> 32), i = (uint32_t)q.tag[j];
+
+		if (q.res[j]) {
+			fail(&c, q.res[j], "set %s: kxp_member4 is full", d->sets[s].key ? d->sets[s].key : "?");
+			continue;
+		}
+		if (!ht_put(&c.wc->member, member_k(sets[s].sp_id, sets[s].be[i]), &one))
+			goto enomem;
+	}
+	for (size_t s = 0; s < d->n_sets; s++)
+		if (sets[s].used && (err = members_drop(&c, &sets[s], sets[s].old_be, sets[s].n_old)))
+			goto out;
+
+	wq_start(&q, KXP_MAP_MAGLEV, sizeof(uint32_t), sizeof(int));
+	for (size_t s = 0; s <= d->n_sets; s++) {
+		struct wset *w = &sets[s];
+
+		/* Tables are switched in by chunks: each queued table holds an
+		 * open fd until its flush (RLIMIT_NOFILE), and a chunk costs the
+		 * kernel one wait for running programs. */
+		if (s == d->n_sets || q.n == KXP_MG_CHUNK) {
+			err = mg_flush(&c, &q, sets, d);
+			if (err || s == d->n_sets)
+				break;
+			wq_start(&q, KXP_MAP_MAGLEV, sizeof(uint32_t), sizeof(int));
+		}
+		if (!w->used)
+			continue;
+		if (d->sets[s].algo == KXP_ALGO_MAGLEV && w->eff_n)
+			err = mg_prepare(&c, &q, w, (uint32_t)s, d->sets[s].key ? d->sets[s].key : "?");
+		else
+			err = mg_del(&c, w->sp_id);
 		if (err)
 			goto out;
 	}
+	if (err)
+		goto out;
+
+	wq_start(&q, KXP_MAP_SPNAME, sizeof(uint32_t), sizeof(struct kxp_spname));
+	for (size_t s = 0; s < d->n_sets; s++) {
+		struct kxp_spname n = {};
+		const uint64_t *cur;
+
+		if (!sets[s].used)
+			continue;
+		snprintf(n.key, sizeof(n.key), "%s", d->sets[s].key ? d->sets[s].key : "");
+		cur = ht_get(&c.wc->spname, sets[s].sp_id);
+		if ((!cur || *cur != fnv64(n.key)) && wq_push(&q, &sets[s].sp_id, &n, s))
+			goto enomem;
+	}
+	err = wq_flush(&c, &q);
+	if (err)
+		goto out;
+	for (uint32_t j = 0; j < q.n; j++) {
+		const struct kxp_spname *n = (const void *)(q.v + j * q.vsz);
+		uint64_t h = fnv64(n->key);
+
+		/* names only serve listings: one that did not fit is left out */
+		if (!q.res[j] && !ht_put(&c.wc->spname, sets[q.tag[j]].sp_id, &h))
+			goto enomem;
+	}
 
 	/* 3. Frontend ids, reverse NAT and cleared counters before the frontend exists. */
+	wq_start(&q, KXP_MAP_REVNAT, sizeof(uint32_t), sizeof(struct kxp_revnat));
+	wq_start(&q2, KXP_MAP_STATS, sizeof(uint32_t), (size_t)stats_sz);
 	for (size_t i = 0; i < d->n_fe; i++) {
 		struct wfe *w = &fes[i];
 		const struct kxp_d_frontend *f = w->d;
@@ -1396,27 +1662,37 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 		w->val.kind = f->kind;
 
 		crn = ht_get(&c.wc->revnat, w->val.fe_id);
-		if (!crn || memcmp(crn, &rn, sizeof(rn))) {
-			err = upd(&c, KXP_MAP_REVNAT, &w->val.fe_id, &rn);
-			if (err == -ENOSPC) {
-				fail(&c, err, "frontend %s: kxp_revnat4 is full", fe_str(&w->key, buf, sizeof(buf)));
-				err = 0;
-			} else if (err) {
-				goto out;
-			} else {
-				if (!ht_put(&c.wc->revnat, w->val.fe_id, &rn))
-					goto enomem;
-				c.st->revnat_written++;
-			}
-		}
-		if (w->is_new) {
-			err = zero_stats(&c, w->val.fe_id);
-			if (err)
-				goto out;
-		}
+		if ((!crn || memcmp(crn, &rn, sizeof(rn))) && wq_push(&q, &w->val.fe_id, &rn, i))
+			goto enomem;
+		if (w->is_new && wq_push(&q2, &w->val.fe_id, NULL, i))
+			goto enomem;
 	}
+	err = wq_flush(&c, &q);
+	if (err)
+		goto out;
+	for (uint32_t j = 0; j < q.n; j++) {
+		uint32_t id = *(uint32_t *)(q.k + j * q.ksz);
+
+		if (q.res[j]) {
+			fail(&c, q.res[j], "frontend %s: kxp_revnat4 is full", fe_str(&fes[q.tag[j]].key, buf, sizeof(buf)));
+			continue;
+		}
+		if (!ht_put(&c.wc->revnat, id, q.v + j * q.vsz))
+			goto enomem;
+		c.st->revnat_written++;
+	}
+	err = wq_flush(&c, &q2);
+	if (err)
+		goto out;
+	for (uint32_t j = 0; j < q2.n; j++)
+		if (q2.res[j]) {
+			/* ids are below the map's size: this is not a full map */
+			err = -EINVAL;
+			goto out;
+		}
 
 	/* 3b. Source ranges before a frontend that enforces them appears. */
+	wq_start(&q, KXP_MAP_LBSR, sizeof(struct kxp_lbsr_key), 1);
 	for (size_t i = 0; i < d->n_fe; i++) {
 		const struct kxp_d_frontend *f = fes[i].d;
 
@@ -1428,27 +1704,35 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			uint32_t addr = f->lbsr[j].addr & f->lbsr[j].mask;
 			struct kxp_lbsr_key k = { .prefixlen = 32 + plen, .fe_id = fes[i].val.fe_id, .addr = addr };
 			const uint64_t *cur = ht_get(&c.wc->lbsr, lbsr_k(k.fe_id, addr));
+			const uint64_t *want = ht_get(&lbsr_want, lbsr_k(k.fe_id, addr));
+			bool twice = want && (*want >> plen) & 1;
 			uint8_t allow = 1;
 
 			if (lbsr_add(&lbsr_want, k.fe_id, addr, plen))
 				goto enomem;
-			if (cur && (*cur >> plen) & 1)
+			if (twice || (cur && (*cur >> plen) & 1))
 				continue;
-			err = upd(&c, KXP_MAP_LBSR, &k, &allow);
-			if (err == -ENOSPC) {
-				fail(&c, err, "frontend %s: kxp_lbsr4 is full", fe_str(&fes[i].key, buf, sizeof(buf)));
-				err = 0;
-				continue;
-			}
-			if (err)
-				goto out;
-			if (lbsr_add(&c.wc->lbsr, k.fe_id, addr, plen))
+			if (wq_push(&q, &k, &allow, i))
 				goto enomem;
-			c.st->lbsr_written++;
 		}
 	}
+	err = wq_flush(&c, &q);
+	if (err)
+		goto out;
+	for (uint32_t j = 0; j < q.n; j++) {
+		const struct kxp_lbsr_key *k = (const void *)(q.k + j * q.ksz);
 
-	/* 4. Frontends: upsert (a switch to another set is one atomic update). */
+		if (q.res[j]) {
+			fail(&c, q.res[j], "frontend %s: kxp_lbsr4 is full", fe_str(&fes[q.tag[j]].key, buf, sizeof(buf)));
+			continue;
+		}
+		if (lbsr_add(&c.wc->lbsr, k->fe_id, k->addr, k->prefixlen - 32))
+			goto enomem;
+		c.st->lbsr_written++;
+	}
+
+	/* 4. Frontends last: upsert (a switch to another set is one atomic update). */
+	wq_start(&q, KXP_MAP_SVC, sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val));
 	for (size_t i = 0; i < d->n_fe; i++) {
 		struct wfe *w = &fes[i];
 		const struct kxp_svc_val *cur;
@@ -1464,17 +1748,22 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 				goto enomem;
 			continue;
 		}
-		err = upd(&c, KXP_MAP_SVC, &w->key, &w->val);
-		if (err == -ENOSPC) {
-			fail(&c, err, "frontend %s (%s): kxp_svc4 is full", fe_str(&w->key, buf, sizeof(buf)),
+		if (wq_push(&q, &w->key, &w->val, i))
+			goto enomem;
+	}
+	err = wq_flush(&c, &q);
+	if (err)
+		goto out;
+	for (uint32_t j = 0; j < q.n; j++) {
+		struct wfe *w = &fes[q.tag[j]];
+
+		if (q.res[j]) {
+			fail(&c, q.res[j], "frontend %s (%s): kxp_svc4 is full", fe_str(&w->key, buf, sizeof(buf)),
 			     w->d->svc ? w->d->svc : "?");
 			w->failed = true;
-			err = 0;
 			continue;
 		}
-		if (err)
-			goto out;
-		if (cur)
+		if (ht_get(&c.wc->svc, svc_k(&w->key)))
 			c.st->fe_updated++;
 		else
 			c.st->fe_added++;
@@ -1779,8 +2068,14 @@ out:
 	if (c.wc)
 		c.wc->be_dropped = NULL;
 	if (sets)
-		for (size_t s = 0; s < d->n_sets; s++)
+		for (size_t s = 0; s < d->n_sets; s++) {
 			free(sets[s].be);
+			free(sets[s].old_be);
+			if (sets[s].mg_fd >= 0)
+				close(sets[s].mg_fd);
+		}
+	wq_free(&q);
+	wq_free(&q2);
 	free(sets);
 	free(fes);
 	free(old_keys.v);
