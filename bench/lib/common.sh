@@ -103,7 +103,8 @@ memcg_kmem()
 memcg_del() { [ -n "$1" ] && rmdir "$1" 2>/dev/null; return 0; }
 
 # timed_run LIMIT CG OUTVAR CMD...: run CMD (stdin kept) inside cgroup CG under
-# a timeout; sets OUTVAR to a JSON object {ms, rc, timed_out, rss_kb}.
+# a timeout; sets OUTVAR to a JSON object {ms, rc, timed_out, rss_kb}. CMD's
+# stdout goes to $TR_STDOUT when set, else nowhere.
 timed_run()
 {
 	local limit=$1 cg=$2 var=$3 t0 t1 rc tf rss
@@ -112,7 +113,7 @@ timed_run()
 	t0=$(date +%s%N)
 	# shellcheck disable=SC2016 # $$ and "$@" belong to the inner shell
 	/usr/bin/time -f '%M' -o "$tf" timeout --kill-after=5 "$limit" \
-		sh -c '[ -n "$0" ] && echo $$ >"$0/cgroup.procs"; exec "$@"' "$cg" "$@" >/dev/null 2>"$tf.err"
+		sh -c '[ -n "$0" ] && echo $$ >"$0/cgroup.procs"; exec "$@"' "$cg" "$@" >"${TR_STDOUT:-/dev/null}" 2>"$tf.err"
 	rc=$?
 	t1=$(date +%s%N)
 	rss=$(grep -E '^[0-9]+$' "$tf" | tail -n1)

@@ -68,14 +68,11 @@ run_one() # MODE N REP
 			--from-file "$tmp/y$n" "${sargs[@]}"
 		kmem=$(memcg_kmem "$CG_CUR")
 		mem=$(kxp_mem "$INST_CUR")
-		out=$(timeout "$T" "$build/kxp" --netns "$NS_CUR" sync -o json --instance "$INST_CUR" \
-			--from-file "$tmp/yc$n" "${sargs[@]}" 2>/dev/null)
-		# timed separately from the -o json run above so both see the same work:
-		# the second sync of the changed state is a no-op diff, the first the change
-		writes=$(jq '.applied.writes // null' <<<"$out" 2>/dev/null || echo null)
-		"$build/kxp" --netns "$NS_CUR" sync --instance "$INST_CUR" --from-file "$tmp/y$n" "${sargs[@]}" >/dev/null 2>&1
-		timed_run "$T" "" chg "$build/kxp" --netns "$NS_CUR" sync --instance "$INST_CUR" \
-			--from-file "$tmp/yc$n" "${sargs[@]}"
+		# the change: a sync of the changed manifests, a diff of all N
+		TR_STDOUT=$tmp/chg.json timed_run "$T" "" chg "$build/kxp" --netns "$NS_CUR" sync -o json \
+			--instance "$INST_CUR" --from-file "$tmp/yc$n" "${sargs[@]}"
+		writes=$(jq '.applied.writes // null' "$tmp/chg.json" 2>/dev/null || echo null)
+		[ -n "$writes" ] || writes=null
 		"$build/kxp" --netns "$NS_CUR" cleanup --instance "$INST_CUR" >/dev/null 2>&1
 		rm -rf "/sys/fs/bpf/kxp-$INST_CUR"
 		INST_CUR=
@@ -160,7 +157,7 @@ def ok: select(.skipped == null and .load.timed_out == false and .load.rc == 0);
       change_full_reload_ms: ([$rs[] | ok | .change_full_reload.ms // empty] | smm),
       change_writes: ([$rs[] | ok | .change_writes // empty] | smm),
       stages: (if ($rs | map(.kxp_stages // empty) | length) > 0 then
-        ([$rs[] | .kxp_stages // empty] as $ss | ["decode_ms", "model_ms", "dp_open_ms", "apply_ms", "writes",
+        ([$rs[] | .kxp_stages // empty] as $ss | ["decode_ms", "model_ms", "dp_open_ms", "apply_ms", "writes", "syscalls",
           "change_decode_ms", "change_model_ms", "change_apply_ms", "change_writes"] |
           map(. as $k | {key: $k, value: ([$ss[] | .[$k]] | smm)}) | from_entries) else null end),
       errors: [$rs[] | select(.load.rc != 0 and .load.rc != null and .load.timed_out == false) | .load.err] | unique
@@ -198,10 +195,10 @@ def ok: select(.skipped == null and .load.timed_out == false and .load.rc == 0);
 	  else "| \($m) | \($v.load_ms | ms)\(if $v.timed_out > 0 then " (\($v.timed_out) run(s) > \($T) s)" else "" end) | \($v.kernel_mb | r) | \($v.bpf_memlock_mb | r) | \($v.tool_rss_mb | r) | \($v.change_ms | ms)\(if $v.change_writes then " (\($v.change_writes.median) map writes)" else "" end) | \($v.change_full_reload_ms | ms) | \(($p.ratios["kxp-random"] // {})[$m] | r) |" end),
 	"| ipvs | \($ipvs) | | | | | | |",
 	"\nkxp stage by stage (bench/progtime: the library calls of `kxp sync`, BPF objects loaded once as the agent does): ",
-	"\n| mode | decode ms | model ms | BPF load ms (once) | map writes into empty maps: ms (writes) | change: decode + model ms | change: diff + write ms (writes) |",
+	"\n| mode | decode ms | model ms | BPF load ms (once) | map writes into empty maps: ms (entries, bpf() calls) | change: decode + model ms | change: diff + write ms (writes) |",
 	"|---|---|---|---|---|---|---|",
 	(.modes | to_entries[] | select(.value.stages) | .key as $m | .value.stages as $s |
-	  "| \($m) | \($s.decode_ms | r) | \($s.model_ms | r) | \($s.dp_open_ms | r) | \($s.apply_ms | r) (\($s.writes.median)) | \(($s.change_decode_ms.median + $s.change_model_ms.median) | f) | \($s.change_apply_ms | r) (\($s.change_writes.median)) |")
+	  "| \($m) | \($s.decode_ms | r) | \($s.model_ms | r) | \($s.dp_open_ms | r) | \($s.apply_ms | r) (\($s.writes.median), \($s.syscalls.median // "-")) | \(($s.change_decode_ms.median + $s.change_model_ms.median) | f) | \($s.change_apply_ms | r) (\($s.change_writes.median)) |")
 	' "$json"
 } >"$md" || { echo "30-program.sh: markdown failed" >&2; exit 1; }
 exit 0

@@ -13,10 +13,14 @@ cd "$(dirname "$0")/../.."
 source bench/lib/common.sh
 bench_args "$@"
 
+# Peers are measured up to PEER_MAX_N (scenario 3's sizes); the full run adds
+# N = 30,000 for kxp and the ceiling alone (the goal "connect p99 flat from 1 to
+# 30,000 services" is kxp's; kube-proxy's rulesets at 30,000 x 10 take minutes
+# to load here, see the program scenario).
 if [ "$quick" = 1 ]; then
-	NS_LIST=(1 1000) E=4 dur=0.7 T=60
+	NS_LIST=(1 1000) E=4 dur=0.7 T=60 PEER_MAX_N=1000
 else
-	NS_LIST=(1 1000 10000) E=10 dur=1.5 T=120
+	NS_LIST=(1 1000 10000 30000) E=10 dur=1.0 T=120 PEER_MAX_N=10000
 fi
 [ -n "${PEERCONN_N:-}" ] && read -r -a NS_LIST <<<"$PEERCONN_N"
 conc=32
@@ -37,8 +41,10 @@ trap kxe_cleanup EXIT
 trap 'exit 130' INT TERM
 runs=$KXE_TMP/runs.jsonl
 points=$KXE_TMP/points.jsonl
+counters=$KXE_TMP/counters.jsonl
 : >"$runs"
 : >"$points"
+: >"$counters"
 die() { echo "40-peerconn.sh: $*" >&2; exit 1; }
 n1() { nsenter --net="/run/netns/$NS_N1" "$@"; }
 
@@ -121,26 +127,51 @@ mode_on()
 # Netfilter's conntrack in node1 is emptied after every mode: entries of one
 # mode's flows (the client reuses its ports) would otherwise translate the
 # next mode's packets (e.g. an iptables DNAT entry un-NATting a kxp reply).
-mode_off()
+# kxp's non-zero counters (drops by reason, translations) of a measured run are
+# kept: where a kxp run loses connections, they say whether kxp dropped them.
+mode_off() # MODE [N REP]
 {
 	n1 conntrack -F >/dev/null 2>&1
 	case $1 in
-	kxp | kxp-tc) "$KXP" --netns "$NS_N1" cleanup --instance "$INST1" >/dev/null 2>&1 ;;
+	kxp | kxp-tc)
+		if [ -n "${3:-}" ]; then
+			"$KXP" stats --instance "$INST1" -o json 2>/dev/null | jq -c --argjson n "$2" --arg m "$1" --argjson r "$3" \
+				'{n: $n, mode: $m, rep: $r, counters: ([.reasons[]? | select(.packets > 0) | {key: .reason, value: .packets}] | from_entries)}' \
+				>>"$counters" 2>/dev/null
+		fi
+		"$KXP" --netns "$NS_N1" cleanup --instance "$INST1" >/dev/null 2>&1
+		;;
 	ceiling) ;;
 	*) peer_off "$1" ;;
 	esac
 }
 
+# Packets the kernel dropped on the topology's devices (rx + tx dropped over
+# every link of the client, node and server namespaces): a connection delayed
+# by a retransmission in one mode and not in another shows up here when a
+# device queue (e.g. a veth's XDP ring) overflowed.
+netdrops()
+{
+	local ns sum=0 d
+	for ns in "$NS_POD1A" "$NS_EXT" "$NS_FABRIC" "$NS_N1" "$NS_POD1B"; do
+		d=$(nsenter --net="/run/netns/$ns" ip -s -j link show 2>/dev/null |
+			jq '[.[] | (.stats64.rx.dropped // 0) + (.stats64.tx.dropped // 0)] | add // 0' 2>/dev/null)
+		sum=$((sum + ${d:-0}))
+	done
+	echo "$sum"
+}
+
 measure() # N MODE MEAS REP DURATION
 {
-	local out
+	local out d0
+	d0=$(netdrops)
 	out=$(ns_run "$(meas_ns "$3")" "$build/bench/connload" run --dst "$(meas_dst "$3" "$2")" \
 		--duration "$5" --concurrency "$conc" --cpu "$cli_cpu" --timeout-ms 1000 \
 		$([ "$3" = keepalive ] && echo --keepalive) 2>&1)
 	jq -e . <<<"$out" >/dev/null 2>&1 || die "connload ($2 $3): $out"
 	[ "$4" = warmup ] && return 0
-	jq -c --argjson n "$1" --arg m "$2" --arg x "$3" --argjson r "$4" \
-		'. + {n: $n, mode: $m, meas: $x, rep: $r}' <<<"$out" >>"$runs"
+	jq -c --argjson n "$1" --arg m "$2" --arg x "$3" --argjson r "$4" --argjson dr $(($(netdrops) - d0)) \
+		'. + {n: $n, mode: $m, meas: $x, rep: $r, dev_drops: $dr}' <<<"$out" >>"$runs"
 }
 
 t_start=$(date +%s)
@@ -164,6 +195,10 @@ for n in "${NS_LIST[@]}"; do
 	loads='{}'
 	skip=()
 	for p in "${PEERS[@]}"; do
+		if [ "$n" -gt "$PEER_MAX_N" ]; then
+			skip+=("$p")
+			continue
+		fi
 		case $p in
 		nftables) timed_run "$T" "" l nsenter --net="/run/netns/$NS_N1" nft -f "$KXE_TMP/rules.nft" ;;
 		*) timed_run "$T" "" l nsenter --net="/run/netns/$NS_N1" "$(ipt_tool "$p")-restore" <"$KXE_TMP/rules.ipt" ;;
@@ -190,7 +225,7 @@ for n in "${NS_LIST[@]}"; do
 			echo "== peerconn N=$n rep $rep $m" >&2
 			mode_on "$m" || die "mode $m could not be switched on"
 			for x in $(mode_meas "$m"); do measure "$n" "$m" "$x" "$rep" "$dur"; done
-			mode_off "$m"
+			mode_off "$m" "$n" "$rep"
 		done < <(alternate "$rep" "${active[@]}")
 	done
 	jq -nc --argjson n "$n" --argjson e "$E" --argjson l "$loads" --argjson s "$(printf '%s\n' "${skip[@]}" | jq -R 'select(. != "")' | jq -sc .)" \
@@ -198,17 +233,20 @@ for n in "${NS_LIST[@]}"; do
 done
 elapsed=$(($(date +%s) - t_start))
 
-jq -n --slurpfile runs "$runs" --slurpfile points "$points" --arg dur "$dur" --argjson conc "$conc" \
+jq -n --slurpfile runs "$runs" --slurpfile points "$points" --slurpfile counters "$counters" --arg dur "$dur" --argjson conc "$conc" \
 	--argjson reps "$reps" --argjson cli "$cli_cpu" --argjson srv "$srv_cpu" --argjson el "$elapsed" \
-	--arg ipvs "$(ipvs_status)" --argjson T "$T" "$JQ_STATS"'
+	--arg ipvs "$(ipvs_status)" --argjson T "$T" --argjson pmax "$PEER_MAX_N" "$JQ_STATS"'
 def ceil_of($x): if ($x | startswith("np_")) then "ext" elif $x == "keepalive" then "keepalive" else "pod" end;
 def pair($a; $b; $f): [ $a[] as $r | $b[] | select(.rep == $r.rep) | select(.[$f] > 0) | $r[$f] / .[$f] ] | smm;
 {
-  scenario: "peerconn", elapsed_s: $el, ipvs: $ipvs, load_timeout_s: $T,
+  scenario: "peerconn", elapsed_s: $el, ipvs: $ipvs, load_timeout_s: $T, peer_max_n: $pmax,
   settings: {duration_s: ($dur | tonumber), concurrency: $conc, reps: $reps, client_cpu: $cli, server_cpu: $srv,
     timeout_ms: 1000, client_sysctls: "tcp_tw_reuse=1, ip_local_port_range 10000 65000, tcp_max_tw_buckets 4096",
     switching: "peer tables loaded once per N; a mode is on while its hook jumps exist (kxp: kxp sync / kxp cleanup)"},
   points: [ $points[] as $p | $p + {
+    kxp_counters: ([$counters[] | select(.n == $p.n)] | group_by(.mode) | map({key: .[0].mode,
+      value: (map(.counters | to_entries[]) | group_by(.key) | map({key: .[0].key, value: (map(.value) | add)}) | from_entries)})
+      | from_entries),
     meas: ([$runs[] | select(.n == $p.n) | .meas] | unique | map(. as $x | {key: $x, value: (
       [$runs[] | select(.n == $p.n and .meas == $x)] as $rx |
       ([$rx[] | .mode] | unique) | map(. as $m | [$rx[] | select(.mode == $m)] as $rs |
@@ -217,9 +255,10 @@ def pair($a; $b; $f): [ $a[] as $r | $b[] | select(.rep == $r.rep) | select(.[$f
         conns_per_s: ([$rs[].conns_per_s] | smm), p50_us: ([$rs[].p50_us] | smm),
         p99_us: ([$rs[].p99_us] | smm), p999_us: ([$rs[].p999_us] | smm),
         errors: ([$rs[].errors | to_entries[] | .value] | add),
+        dev_drops: ([$rs[].dev_drops // 0] | add),
         vs_ceiling: (if $m == "ceiling" then null else {conns_per_s: pair($rs; $cs; "conns_per_s"), p99: pair($rs; $cs; "p99_us")} end),
         kxp_vs_this: (if ($m | startswith("kxp")) or $m == "ceiling" then null else {conns_per_s: pair($ks; $rs; "conns_per_s"), p99: pair($ks; $rs; "p99_us")} end),
-        runs: [$rs[] | {rep, conns_per_s, p50_us, p99_us, p999_us, errors}]
+        runs: [$rs[] | {rep, conns_per_s, p50_us, p99_us, p999_us, errors, dev_drops}]
       }}) | from_entries)}) | from_entries)
   } ]
 }' >"$json" || die "summary failed"
@@ -233,15 +272,16 @@ def pair($a; $b; $f): [ $a[] as $r | $b[] | select(.rep == $r.rep) | select(.[$f
 	echo "endpoint). *ceiling*: straight to the pod (nothing translated). cip_first/cip_last: pod1a -> ClusterIP of the"
 	echo "first/last-programmed service; np_cluster/np_local: ext -> NodePort eTP=Cluster/Local; keepalive:"
 	echo "requests/s over $conc open connections to cip_first (latency per request). kxp-tc: kxp with XDP off."
-	echo "Medians (min–max); ratios per run pair. IPVS: $(ipvs_status)."
-	jq -r "$JQ_STATS"'
+	echo "Medians (min–max); ratios per run pair. *device drops*: packets dropped (rx + tx) on every link of the client, node1, fabric and server namespaces during the runs, summed. IPVS: $(ipvs_status)."
+	jq -r --argjson T "$T" --argjson pmax "$PEER_MAX_N" "$JQ_STATS"'
 	.points[] | . as $p |
 	"\n### N = \(.n)\n",
-	"Peer loads: \(.peer_load | to_entries | map("\(.key) \(if .value.timed_out then "> \($p.n) s" else "\(.value.ms | round) ms" end)") | join(", "))\(if (.not_measured | length) > 0 then "; not measured (load failed or > limit): \(.not_measured | join(", "))" else "" end)\n",
-	"| measurement | mode | conns/s (req/s) | p50 µs | p99 µs | p99.9 µs | errors | /ceiling conns/s | /ceiling p99 | kxp/this conns/s | kxp/this p99 |",
-	"|---|---|---|---|---|---|---|---|---|---|---|",
+	"Peer loads: \(.peer_load | to_entries | map("\(.key) \(if .value.timed_out then "> \($T) s" elif .value.rc != 0 then "failed (\(.value.err | .[0:120]))" else "\(.value.ms | round) ms" end)") | join(", "))\(if (.not_measured | length) > 0 then "; not measured: \(.not_measured | join(", ")) (\(if .n > $pmax then "peers are measured up to N = \($pmax)" else "load failed or > \($T) s" end))" else "" end)\n",
+	"| measurement | mode | conns/s (req/s) | p50 µs | p99 µs | p99.9 µs | errors | device drops | /ceiling conns/s | /ceiling p99 | kxp/this conns/s | kxp/this p99 |",
+	"|---|---|---|---|---|---|---|---|---|---|---|---|",
 	(.meas | to_entries[] | .key as $x | .value | to_entries[] |
-	 "| \($x) | \(.key) | \(.value.conns_per_s | r) | \(.value.p50_us | r) | \(.value.p99_us | r) | \(.value.p999_us | r) | \(.value.errors) | \(.value.vs_ceiling.conns_per_s // null | r) | \(.value.vs_ceiling.p99 // null | r) | \(.value.kxp_vs_this.conns_per_s // null | r) | \(.value.kxp_vs_this.p99 // null | r) |")
+	 "| \($x) | \(.key) | \(.value.conns_per_s | r) | \(.value.p50_us | r) | \(.value.p99_us | r) | \(.value.p999_us | r) | \(.value.errors) | \(.value.dev_drops) | \(.value.vs_ceiling.conns_per_s // null | r) | \(.value.vs_ceiling.p99 // null | r) | \(.value.kxp_vs_this.conns_per_s // null | r) | \(.value.kxp_vs_this.p99 // null | r) |"),
+	(.kxp_counters | to_entries[] | "\nkxp counters, \(.key), summed over the \($p.n | tostring)-service runs: \(.value | to_entries | map("\(.key) \(.value)") | join(", "))")
 	' "$json"
 } >"$md" || die "markdown failed"
 exit 0
