@@ -14,8 +14,10 @@ log=$(mktemp /tmp/kxp-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
 # What tests may leave behind if their cleanup is broken: network namespaces,
-# pinned BPF directories, kxp's attachment records, kxp programs on cgroups.
+# pinned BPF directories, kxp's attachment records, kxp programs on cgroups,
+# processes of this build (servers and agents the tests started).
 leftovers() {
+	pgrep -af -- "^$KXP_BUILD/" 2>/dev/null | awk '{print "process " $0}'
 	ip netns list 2>/dev/null | awk '{print "netns " $1}'
 	ls -d /sys/fs/bpf/kxp-* 2>/dev/null | sed 's/^/pin /'
 	ls -d /run/kxp/* 2>/dev/null | sed 's/^/state /'

@@ -60,7 +60,7 @@ done
 # ceiling flow never has the tuple of an earlier translated flow (whose ct
 # entries may still exist) at the server.
 for port in 7000 7001; do
-	ns_run "$NS_POD1B" "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" --duration 900 \
+	nsenter --net="/run/netns/$NS_POD1B" -- "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" --duration 900 \
 		>"$KXE_TMP/server-$port.out" 2>&1 &
 	KXE_PIDS+=($!)
 done

@@ -54,7 +54,7 @@ for ns in "$NS_POD1A" "$NS_EXT"; do
 	ns_run "$ns" sysctl -qw net.ipv4.tcp_max_tw_buckets=4096 >/dev/null || die "sysctl in $ns"
 done
 for port in 7000 7001; do
-	ns_run "$NS_POD1B" "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" --duration 3000 \
+	nsenter --net="/run/netns/$NS_POD1B" -- "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" --duration 3000 \
 		>"$KXE_TMP/server-$port.out" 2>&1 &
 	KXE_PIDS+=($!)
 done

@@ -231,7 +231,7 @@ kxe_echo()
 	local ns=$1 name=$2 out=$KXE_TMP/echo-$2.out i
 
 	# shellcheck disable=SC2086 # KXE_ECHO_PORTS: other ports, word-split on purpose
-	kxe_in "$ns" "$KXE_ECHO" --name "$name" ${KXE_ECHO_PORTS:---tcp 8080 --udp 5353} \
+	nsenter --net="/run/netns/$ns" -- "$KXE_ECHO" --name "$name" ${KXE_ECHO_PORTS:---tcp 8080 --udp 5353} \
 		--max-seconds "${KXE_ECHO_SECONDS:-280}" >"$out" 2>&1 &
 	KXE_PIDS+=($!)
 	for i in $(seq 50); do
@@ -517,7 +517,7 @@ kxe_bulk()
 	local ns=$1 name=$2 size=$3 tp=${4:-$KXE_BULK_TCP} up=${5:-$KXE_BULK_UDP}
 	local out=$KXE_TMP/bulk-$2-$tp.out i
 
-	kxe_in "$ns" "$KXE_BULK" serve --name "$name" --tcp-port "$tp" \
+	nsenter --net="/run/netns/$ns" -- "$KXE_BULK" serve --name "$name" --tcp-port "$tp" \
 		--udp-port "$up" --reply-size "$size" \
 		--max-seconds "${KXE_ECHO_SECONDS:-280}" >"$out" 2>&1 &
 	KXE_PIDS+=($!)
@@ -608,7 +608,7 @@ kxe_fake_api()
 	local ns=$1 listen=$2 i
 	shift 2
 	rm -f "$KXE_TMP/api.ready"
-	kxe_in "$ns" "$KXE_BUILD/kxp-fake-apiserver" --listen "$listen" --control 127.0.0.1:0 \
+	nsenter --net="/run/netns/$ns" -- "$KXE_BUILD/kxp-fake-apiserver" --listen "$listen" --control 127.0.0.1:0 \
 		--ready-file "$KXE_TMP/api.ready" "$@" >"$KXE_TMP/api.log" 2>&1 &
 	KXE_PIDS+=($!)
 	for i in $(seq 50); do

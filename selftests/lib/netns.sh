@@ -5,7 +5,10 @@
 # as shared/tools/fresh-machine.sh's, and would hide /sys/fs/bpf from kxp. So
 # these enter the network namespace only, with nsenter.
 
-# ns_run NS CMD...: run CMD in NS's network namespace.
+# ns_run NS CMD...: run CMD in NS's network namespace. To start a server in
+# the background, call nsenter itself (`nsenter --net=/run/netns/NS -- CMD &`):
+# nsenter execs CMD, so $! is CMD's PID and killing it stops CMD; behind this
+# function, $! would be a subshell whose child outlives the kill.
 ns_run()
 {
 	local ns=$1
