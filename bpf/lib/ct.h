@@ -69,7 +69,12 @@ static __always_inline void kxp_ct_other_key(const struct kxp_ct_val *v, __u8 pr
 /* Refresh an entry a packet used: last_seen, and the flags that change its
  * lifetime (first reply, FIN/RST), which are mirrored onto the other entry
  * so both directions expire together. The extra lookup happens only when a
- * flag changes, i.e. a few times per flow. */
+ * lifetime flag changes, i.e. twice per flow. FIN_ORIG/FIN_REPLY/RST and
+ * CLOSE_FIRST (who closed first: CLOSING was not set yet) stay on this
+ * packet's own entry (no lookup): only the SNAT allocator needs both,
+ * and it reads both entries on its collision path. Every flag change writes
+ * last_seen, so the newer last_seen of the two entries is the time of the
+ * last FIN/RST once the flow closed. */
 static __always_inline void kxp_ct_touch(struct kxp_ct_val *v, const struct kxp_pkt *p, __u8 dir, __u64 now)
 {
 	struct kxp_flow4 ok = {};
@@ -80,9 +85,23 @@ static __always_inline void kxp_ct_touch(struct kxp_ct_val *v, const struct kxp_
 		return;
 	if (dir == KXP_DIR_REPLY && !(v->flags & KXP_CT_F_SEEN_REPLY))
 		add |= KXP_CT_F_SEEN_REPLY;
-	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (KXP_TCP_FIN | KXP_TCP_RST)) &&
-	    !(v->flags & KXP_CT_F_CLOSING))
-		add |= KXP_CT_F_CLOSING;
+	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (KXP_TCP_FIN | KXP_TCP_RST))) {
+		__u16 own = 0;
+
+		if (p->tcp_flags & KXP_TCP_RST)
+			own |= KXP_CT_F_RST;
+		if (p->tcp_flags & KXP_TCP_FIN)
+			own |= dir == KXP_DIR_FWD ? KXP_CT_F_FIN_ORIG : KXP_CT_F_FIN_REPLY;
+		if (!(v->flags & KXP_CT_F_CLOSING)) {
+			add |= KXP_CT_F_CLOSING;
+			own |= KXP_CT_F_CLOSE_FIRST;
+		}
+		own &= ~v->flags;
+		if (own) {
+			v->flags |= own;
+			v->last_seen = now;
+		}
+	}
 	if (now > v->last_seen + KXP_CT_TOUCH_NS || add)
 		v->last_seen = now;
 	if (!add)

@@ -15,14 +15,27 @@
  * BPF_NOEXIST, so two flows never share a reply tuple and the range is per
  * backend address:port (28976 concurrent flows each). The first candidate is
  * a hash of the client's tuple (deterministic, shown by `kxp trace`); on a
- * collision up to KXP_SNAT_TRIES (8) candidates are tried, random ones (every
- * port in turn when the range is that small).
- * A claim whose kxp_ct4 REPLY entry is gone or expired is stale (entries
- * expire with their flow) and is taken over; so is one whose flow closed
- * (FIN/RST) and has been idle for 2 s, together with that flow's ct entries. Failures drop the packet
- * (SNAT_FAIL, kxp_stats.snat_fail): no flow is ever half-translated. SCTP
- * flows keep the client's port (one candidate): kxp never rewrites SCTP
- * ports, whose CRC32c it does not recompute. */
+ * collision up to KXP_SNAT_TRIES (32) candidates are tried, random ones
+ * (every port in turn, once, when the range is that small).
+ * A taken candidate is taken over when its claim is:
+ *  - stale: its kxp_ct4 REPLY entry is gone or expired (entries expire with
+ *    their flow), and the claim is older than KXP_SNAT_YOUNG_NS (a younger
+ *    one may be a flow whose entries are not written yet);
+ *  - closed: its flow saw an RST, or a FIN each way, the client's first
+ *    (FIN_ORIG on the FWD entry, FIN_REPLY without CLOSE_FIRST on the
+ *    REPLY entry; both read here only, never per packet), and the last of them
+ *    passed KXP_SNAT_CLOSED_NS (250 ms, why below) ago. The TIME_WAIT is
+ *    then the client's, on its own tuple; the backend holds nothing on the
+ *    SNAT tuple once the final ACK reached it;
+ *  - closing: a FIN or RST seen (CLOSING) and the flow idle for
+ *    KXP_SNAT_REUSE_NS. A half-closed flow (one FIN) may still carry data
+ *    the other way, and a backend that closed first keeps TIME_WAIT on the
+ *    SNAT tuple, so only this rule frees their ports.
+ * A closed or closing flow taken over loses its ct entries with its claim,
+ * so no late segment of it is translated into the new flow. Failures drop
+ * the packet (SNAT_FAIL, kxp_stats.snat_fail): no flow is ever
+ * half-translated. SCTP flows keep the client's port (one candidate): kxp
+ * never rewrites SCTP ports, whose CRC32c it does not recompute. */
 #ifndef KXP_BPF_SNAT_H
 #define KXP_BPF_SNAT_H
 
@@ -36,11 +49,20 @@
 #define AF_INET 2
 #endif
 
-#define KXP_SNAT_TRIES 8
-/* A claim this young may not have its ct entry yet: never taken over. */
+/* Enough that a range 3/4 full still fails a new flow once in ~10^4; a
+ * free candidate costs one insert whatever the bound. */
+#define KXP_SNAT_TRIES 32
+/* A claim this young without live ct entry may not have them written yet. */
 #define KXP_SNAT_YOUNG_NS KXP_NSEC
-/* A closed (FIN/RST) flow idle this long releases its port to a new flow. */
+/* A CLOSING (FIN/RST) flow idle this long releases its port to a new flow. */
 #define KXP_SNAT_REUSE_NS (2 * KXP_NSEC)
+/* A closed flow (RST, or a FIN each way, the client's first) releases its
+ * port this long after its last FIN/RST. Why a guard at all: when the client closes first, its final
+ * ACK crosses the node one client round trip after the backend's FIN; taken
+ * over before that, the ACK would find no entry, the backend would stay in
+ * LAST_ACK on this very tuple and answer the new flow's SYN with a
+ * challenge ACK (the new connection then waits for a SYN retransmit, 1 s). */
+#define KXP_SNAT_CLOSED_NS (KXP_NSEC / 4)
 
 static __always_inline __be32 kxp_snat_addr(void *ctx, __u32 ifindex, const struct kxp_config *cfg, __be32 client,
 					    __be32 backend)
@@ -102,71 +124,125 @@ static __always_inline __u16 kxp_snat_first(const struct kxp_pkt *p, const struc
 	return (__u16)(min + kxp_snat_hash(p) % n);
 }
 
+/* May the live flow holding claim k (REPLY entry ct, claim owner own) give
+ * its port to a new flow? Reads the FWD entry (collision path only) and, when
+ * it says yes, deletes both entries: no late segment of the old flow may be
+ * translated into the new one. The REPLY entry must be the owner's: a claim
+ * just taken over has none of its own yet. */
+static __always_inline bool kxp_snat_reusable(const struct kxp_flow4 *k, const struct kxp_ct_val *ct,
+					      const struct kxp_nat4 *own, __u8 proto, __u64 now)
+{
+	struct kxp_flow4 fk;
+	struct kxp_ct_val *fwd;
+	__u64 last = ct->last_seen;
+	__u16 flags = ct->flags;
+
+	if (!(flags & KXP_CT_F_CLOSING) || ct->nat.daddr != own->saddr || ct->nat.dport != own->sport ||
+	    ct->nat.saddr != own->daddr || ct->nat.sport != own->dport)
+		return false;
+	kxp_ct_other_key(ct, proto, KXP_DIR_REPLY, &fk);
+	fwd = bpf_map_lookup_elem(&kxp_ct4, &fk);
+	if (fwd) {
+		flags |= fwd->flags;
+		if (fwd->last_seen > last)
+			last = fwd->last_seen;
+	}
+	/* closed: RST, or a FIN each way with the client's first (the backend
+	 * closed first keeps TIME_WAIT on this very tuple: a new SYN would
+	 * meet it; so would a simultaneous close); else the CLOSING idle rule */
+	if ((flags & KXP_CT_F_RST) ||
+	    ((flags & (KXP_CT_F_FIN_ORIG | KXP_CT_F_FIN_REPLY)) == (KXP_CT_F_FIN_ORIG | KXP_CT_F_FIN_REPLY) &&
+	     !(ct->flags & KXP_CT_F_CLOSE_FIRST))) {
+		if (now < last + KXP_SNAT_CLOSED_NS)
+			return false;
+	} else if (now < last + KXP_SNAT_REUSE_NS) {
+		return false;
+	}
+	bpf_map_delete_elem(&kxp_ct4, &fk);
+	bpf_map_delete_elem(&kxp_ct4, k);
+	return true;
+}
+
+/* The collision path, run by bpf_loop(): the verifier checks its body once
+ * instead of once per try, which is what lets the bound be 32. */
+struct kxp_snat_search {
+	struct kxp_flow4 k;    /* the candidate claim (dport = the SNAT port, proto) */
+	struct kxp_snat_val v; /* our claim (last_seen = now) */
+	__u32 min, n, off;
+	__u8 claimed;
+};
+
+/* Candidate i (0: the first, whose insert has just failed). Returns 1 (stop)
+ * once claimed. */
+static long kxp_snat_try(__u32 i, void *arg)
+{
+	struct kxp_snat_search *s = arg;
+	__u64 now = s->v.last_seen;
+	struct kxp_snat_val *old;
+	struct kxp_ct_val *ct;
+
+	if (i) {
+		/* next: random (fully-random, as kube-proxy's masquerade),
+		 * or every port in turn when the range is that small */
+		s->off = s->n <= KXP_SNAT_TRIES ? (s->off + 1) % s->n : bpf_get_prandom_u32() % s->n;
+		s->k.dport = bpf_htons((__u16)(s->min + s->off));
+		if (!bpf_map_update_elem(&kxp_snat4, &s->k, &s->v, BPF_NOEXIST))
+			goto claimed;
+	}
+	old = bpf_map_lookup_elem(&kxp_snat4, &s->k);
+	if (!old)
+		return 0; /* evicted meanwhile: the next candidate */
+	/* the same client flow again (a SYN reusing a closing flow) */
+	if (old->nat.saddr == s->v.nat.saddr && old->nat.daddr == s->v.nat.daddr &&
+	    old->nat.sport == s->v.nat.sport && old->nat.dport == s->v.nat.dport) {
+		old->last_seen = now;
+		goto claimed;
+	}
+	ct = bpf_map_lookup_elem(&kxp_ct4, &s->k);
+	if (ct && !kxp_ct_expired(ct, s->k.proto, now)) {
+		if (!kxp_snat_reusable(&s->k, ct, &old->nat, s->k.proto, now))
+			return 0;
+	} else if (now < old->last_seen + KXP_SNAT_YOUNG_NS) {
+		return 0;
+	}
+	/* free it; the NOEXIST insert decides between racing CPUs */
+	bpf_map_delete_elem(&kxp_snat4, &s->k);
+	if (bpf_map_update_elem(&kxp_snat4, &s->k, &s->v, BPF_NOEXIST))
+		return 0;
+claimed:
+	s->claimed = 1;
+	return 1;
+}
+
 /* Claim a port for nat = {snat addr, backend, ?, backend port}; fills
- * nat->sport. Returns 0, or -1 when every candidate is taken. */
+ * nat->sport. Returns 0, or -1 when every candidate is taken. The first
+ * candidate's insert is all a flow costs when its port is free. */
 static __always_inline int kxp_snat_claim(const struct kxp_pkt *p, const struct kxp_config *cfg,
 					  struct kxp_nat4 *nat, __u64 now)
 {
-	struct kxp_flow4 k = {
-		.saddr = nat->daddr,
-		.daddr = nat->saddr,
-		.sport = nat->dport,
-		.proto = p->proto,
-		.dir = KXP_DIR_REPLY,
+	struct kxp_snat_search s = {
+		.k = {
+			.saddr = nat->daddr,
+			.daddr = nat->saddr,
+			.sport = nat->dport,
+			.proto = p->proto,
+			.dir = KXP_DIR_REPLY,
+		},
+		.v = {
+			.nat = { .saddr = p->saddr, .daddr = p->daddr, .sport = p->sport, .dport = p->dport },
+			.last_seen = now,
+		},
 	};
-	struct kxp_snat_val v = {
-		.nat = { .saddr = p->saddr, .daddr = p->daddr, .sport = p->sport, .dport = p->dport },
-		.last_seen = now,
-	};
-	__u32 min, n, off, i;
 
-	kxp_snat_range(p, cfg, &min, &n);
-	off = kxp_snat_hash(p) % n;
-	for (i = 0; i < KXP_SNAT_TRIES; i++) {
-		struct kxp_snat_val *old;
-		struct kxp_ct_val *ct;
-
-		k.dport = bpf_htons((__u16)(min + off));
-		/* next: random (fully-random, as kube-proxy's masquerade),
-		 * or every port in turn when the range is that small */
-		off = n <= KXP_SNAT_TRIES ? (off + 1) % n : bpf_get_prandom_u32() % n;
-		if (!bpf_map_update_elem(&kxp_snat4, &k, &v, BPF_NOEXIST))
-			goto claimed;
-		old = bpf_map_lookup_elem(&kxp_snat4, &k);
-		if (!old)
-			continue; /* evicted meanwhile: the next candidate */
-		/* the same client flow again (a SYN reusing a closing flow) */
-		if (old->nat.saddr == v.nat.saddr && old->nat.daddr == v.nat.daddr &&
-		    old->nat.sport == v.nat.sport && old->nat.dport == v.nat.dport) {
-			old->last_seen = now;
-			goto claimed;
-		}
-		if (now < old->last_seen + KXP_SNAT_YOUNG_NS)
-			continue;
-		ct = bpf_map_lookup_elem(&kxp_ct4, &k);
-		if (ct && !kxp_ct_expired(ct, p->proto, now)) {
-			struct kxp_flow4 fk;
-
-			/* A closed flow idle for KXP_SNAT_REUSE_NS gives its port
-			 * up early (as a TIME_WAIT tuple may be reused): holding
-			 * it for the whole closing lifetime would cap masqueraded
-			 * connections at range/10 s per backend. Its ct entries go
-			 * with it, so no late segment of the old flow is
-			 * translated into the new one. */
-			if (!(ct->flags & KXP_CT_F_CLOSING) || now < ct->last_seen + KXP_SNAT_REUSE_NS)
-				continue;
-			kxp_ct_other_key(ct, p->proto, KXP_DIR_REPLY, &fk);
-			bpf_map_delete_elem(&kxp_ct4, &fk);
-			bpf_map_delete_elem(&kxp_ct4, &k);
-		}
-		/* stale: free it; the NOEXIST insert decides between racing CPUs */
-		bpf_map_delete_elem(&kxp_snat4, &k);
-		if (!bpf_map_update_elem(&kxp_snat4, &k, &v, BPF_NOEXIST))
-			goto claimed;
+	kxp_snat_range(p, cfg, &s.min, &s.n);
+	s.off = kxp_snat_hash(p) % s.n;
+	s.k.dport = bpf_htons((__u16)(s.min + s.off));
+	if (bpf_map_update_elem(&kxp_snat4, &s.k, &s.v, BPF_NOEXIST)) {
+		bpf_loop(s.n < KXP_SNAT_TRIES ? s.n : KXP_SNAT_TRIES, kxp_snat_try, &s, 0);
+		if (!s.claimed)
+			return -1;
 	}
-	return -1;
-claimed:
-	nat->sport = k.dport;
+	nat->sport = s.k.dport;
 	return 0;
 }
 

@@ -153,6 +153,14 @@ struct kxp_nat4 {
 #define KXP_CT_F_CLOSING (1u << 2)    /* FIN or RST seen: short lifetime */
 #define KXP_CT_F_HOSTNS (1u << 3)     /* created by a socket hook */
 #define KXP_CT_F_LOCAL_BE (1u << 4)   /* the backend is on this node (SNAT flows: TC forwards them) */
+/* Per direction, NOT mirrored onto the other entry (unlike the flags above):
+ * set on the entry of the direction whose packet carried the FIN or RST. A
+ * flow is closed once it saw an RST, or a FIN each way (both entries read
+ * together, by the SNAT allocator only). */
+#define KXP_CT_F_FIN_ORIG (1u << 5)    /* FWD entry: the client sent a FIN */
+#define KXP_CT_F_FIN_REPLY (1u << 6)   /* REPLY entry: the backend sent a FIN */
+#define KXP_CT_F_RST (1u << 7)         /* this direction sent an RST */
+#define KXP_CT_F_CLOSE_FIRST (1u << 8) /* this direction's FIN/RST was the flow's first */
 
 struct kxp_ct_val {
 	struct kxp_nat4 nat; /* the tuple to write into the packet */

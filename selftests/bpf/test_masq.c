@@ -1,13 +1,14 @@
 /* Spine II datapath fixtures: masquerade and forwarding with real FIB
  * lookups (each test in a private network namespace, tenv_netns), the SNAT
- * port allocator (collisions, exhaustion), the reject rate limit, ICMP error
- * translation and fragmentation needed, through the real programs with maps
- * written by the real writer. */
+ * port allocator (collisions, exhaustion, reuse of closed flows' ports), the
+ * reject rate limit, ICMP error translation and fragmentation needed, through
+ * the real programs with maps written by the real writer. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -346,6 +347,124 @@ KXP_TEST(snat_port_range_exhaustion)
 	tenv_dev("ext0");
 	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_TX, "other backend"))
 		goto out;
+out:
+	tenv_close(&e);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* One packet of a masqueraded flow through XDP: client -> NodePort (fwd) or
+ * backend -> SNAT port (reply); every one must be sent on (XDP_TX). */
+static bool masq_pkt(struct tenv *e, uint16_t cport, uint16_t snat_port, bool reply, uint8_t flags,
+		     const char *what)
+{
+	struct tpkt p = reply ? tcp(POD_R, 8080, NODE_IP, snat_port, flags) : tcp(EXT_C, cport, NODE_IP, NP, flags);
+	struct trun r;
+
+	if (tenv_run(e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_TX, what))
+		return false;
+	return reply ? tcheck_pkt(&r, NODE_IP, NP, EXT_C, cport, what) :
+		       tcheck_pkt(&r, NODE_IP, snat_port, POD_R, 8080, what);
+}
+
+/* A new flow from client port cport: XDP_DROP (no port), or XDP_TX and its
+ * SNAT port in *port. */
+static int masq_syn(struct tenv *e, uint16_t cport, uint16_t *port)
+{
+	struct tpkt p = tcp(EXT_C, cport, NODE_IP, NP, TH_SYN);
+	struct trun r;
+
+	if (tenv_run(e, T_XDP, &p, &r))
+		return -1;
+	*port = r.ret == XDP_TX ? sport_of(&r) : 0;
+	return r.ret;
+}
+
+/* Flows that closed give their port back at once (after a quarter-second
+ * guard), with real FIN/RST packets through XDP on a 5-port range: an RST,
+ * or a FIN each way with the client's first, closes a flow; one FIN
+ * (half-closed) does not, nor a close the backend began (its TIME_WAIT). */
+KXP_TEST(snat_closed_flow_port_reused)
+{
+	struct tenv e;
+	struct kxp_ct_val v;
+	uint16_t port[5], a, b, x;
+	uint64_t t0;
+	int ret;
+
+	if (setup(&e))
+		return;
+	e.d.cfg.snat_port_min = 20000;
+	e.d.cfg.snat_port_max = 20004;
+	if (tenv_apply(&e))
+		goto out;
+	/* five established flows fill the range */
+	for (int i = 0; i < 5; i++) {
+		if (!ASSERT_EQ(masq_syn(&e, 51000 + i, &port[i]), XDP_TX, "open") ||
+		    !masq_pkt(&e, 51000 + i, port[i], true, TH_SYN | TH_ACK, "syn-ack") ||
+		    !masq_pkt(&e, 51000 + i, port[i], false, TH_ACK, "ack"))
+			goto out;
+	}
+	if (!ASSERT_EQ(masq_syn(&e, 51010, &x), XDP_DROP, "range full"))
+		goto out;
+	t0 = mono_ns();
+	/* flow 0 closes both ways (client first), flow 1 half-closes (the
+	 * backend still sends data), flow 2 is reset by the backend, flow 3
+	 * closes both ways (backend first), flow 4 stays open */
+	if (!masq_pkt(&e, 51000, port[0], false, TH_FIN | TH_ACK, "flow 0 client FIN") ||
+	    !masq_pkt(&e, 51000, port[0], true, TH_FIN | TH_ACK, "flow 0 backend FIN") ||
+	    !masq_pkt(&e, 51000, port[0], false, TH_ACK, "flow 0 final ACK") ||
+	    !masq_pkt(&e, 51001, port[1], false, TH_FIN | TH_ACK, "flow 1 client FIN") ||
+	    !masq_pkt(&e, 51001, port[1], true, TH_ACK, "flow 1 backend data") ||
+	    !masq_pkt(&e, 51002, port[2], true, TH_RST | TH_ACK, "flow 2 backend RST") ||
+	    !masq_pkt(&e, 51003, port[3], true, TH_FIN | TH_ACK, "flow 3 backend FIN") ||
+	    !masq_pkt(&e, 51003, port[3], false, TH_FIN | TH_ACK, "flow 3 client FIN") ||
+	    !masq_pkt(&e, 51003, port[3], true, TH_ACK, "flow 3 final ACK"))
+		goto out;
+	/* each FIN is recorded on its own direction's entry only, and the
+	 * first one says so */
+	if (!ASSERT_TRUE(tenv_ct(&e, EXT_C, NODE_IP, 51000, NP, IPPROTO_TCP, KXP_DIR_FWD, &v), "flow 0 FWD") ||
+	    !ASSERT_EQ(v.flags & ~(KXP_CT_F_SNAT | KXP_CT_F_SEEN_REPLY),
+		       KXP_CT_F_FIN_ORIG | KXP_CT_F_CLOSING | KXP_CT_F_CLOSE_FIRST, "FWD: FIN_ORIG|CLOSING|FIRST") ||
+	    !ASSERT_TRUE(tenv_ct(&e, POD_R, NODE_IP, 8080, port[0], IPPROTO_TCP, KXP_DIR_REPLY, &v), "flow 0 REPLY") ||
+	    !ASSERT_EQ(v.flags & ~(KXP_CT_F_SNAT | KXP_CT_F_SEEN_REPLY), KXP_CT_F_FIN_REPLY | KXP_CT_F_CLOSING,
+		       "REPLY: FIN_REPLY|CLOSING") ||
+	    !ASSERT_TRUE(tenv_ct(&e, POD_R, NODE_IP, 8080, port[3], IPPROTO_TCP, KXP_DIR_REPLY, &v), "flow 3 REPLY") ||
+	    !ASSERT_EQ(v.flags & ~(KXP_CT_F_SNAT | KXP_CT_F_SEEN_REPLY),
+		       KXP_CT_F_FIN_REPLY | KXP_CT_F_CLOSING | KXP_CT_F_CLOSE_FIRST, "flow 3 REPLY: backend first") ||
+	    !ASSERT_TRUE(tenv_ct(&e, POD_R, NODE_IP, 8080, port[2], IPPROTO_TCP, KXP_DIR_REPLY, &v), "flow 2 REPLY") ||
+	    !ASSERT_TRUE(v.flags & KXP_CT_F_RST, "REPLY: RST"))
+		goto out;
+	/* within the guard the closed flows keep their ports (asserted only
+	 * when this machine really ran it within the guard) */
+	ret = masq_syn(&e, 51011, &x);
+	if (mono_ns() - t0 < 200000000ull && !ASSERT_EQ(ret, XDP_DROP, "closed 0 ms ago: kept"))
+		goto out;
+	usleep(300000);
+	/* the two closed flows' ports go to the next two new flows, together
+	 * with their ct entries; the half-closed and the open flow keep theirs */
+	if (!ASSERT_EQ(masq_syn(&e, 51020, &a), XDP_TX, "new flow A gets a port") ||
+	    !ASSERT_EQ(masq_syn(&e, 51021, &b), XDP_TX, "new flow B gets a port") ||
+	    !ASSERT_TRUE((a == port[0] && b == port[2]) || (a == port[2] && b == port[0]),
+			 "A and B took the closed flows' ports") ||
+	    !ASSERT_EQ(masq_syn(&e, 51022, &x), XDP_DROP, "half-closed, backend-closed and open flows keep theirs"))
+		goto out;
+	if (!ASSERT_TRUE(!tenv_ct(&e, EXT_C, NODE_IP, 51000, NP, IPPROTO_TCP, KXP_DIR_FWD, &v), "flow 0 ct gone") ||
+	    !ASSERT_TRUE(!tenv_ct(&e, EXT_C, NODE_IP, 51002, NP, IPPROTO_TCP, KXP_DIR_FWD, &v), "flow 2 ct gone"))
+		goto out;
+	/* both survivors still translate both ways; A's replies reach A */
+	if (!masq_pkt(&e, 51001, port[1], true, TH_ACK, "half-closed flow's data still translated") ||
+	    !masq_pkt(&e, 51001, port[1], false, TH_ACK, "half-closed flow's ACK") ||
+	    !masq_pkt(&e, 51004, port[4], false, TH_ACK, "open flow") ||
+	    !masq_pkt(&e, 51020, a, true, TH_SYN | TH_ACK, "reply of A to A"))
+		goto out;
+	ASSERT_TRUE(tenv_reason(&e, KXP_R_SNAT_FAIL) >= 2, "SNAT_FAIL counted");
 out:
 	tenv_close(&e);
 }

@@ -117,6 +117,37 @@ case_state()
 	[ "$fails" = 0 ] || fail "snat_fail of $NODE1_IP:30100/tcp is $fails, want 0"
 }
 
+# Claims on node NODE whose SNAT port is within MIN-MAX (the key's dport,
+# network order, as bpftool shows it: a little-endian number).
+snat_claims_in()
+{
+	bpftool -j map dump pinned "/sys/fs/bpf/kxp-$(kxe_inst "$1")/kxp_snat4" 2>/dev/null |
+		jq --argjson lo "$2" --argjson hi "$3" '[.[] | .formatted.key.dport // empty |
+			(. % 256) * 256 + ((. / 256) | floor) | select(. >= $lo and . <= $hi)] | length'
+}
+
+case_closed_ports_reused()
+{
+	# Four ports per backend: 40 short connections (the client closes
+	# first) 100 ms apart need each closed connection's port again well
+	# within a second. A closed flow's port is free 250 ms after its last
+	# FIN, so none may fail or be dropped for want of a port (held 2 s
+	# after the close, as before, the range would run dry).
+	local before after claims
+	kxe_sync node1 --snat-port-range 20000-20003 ||
+		fail "sync --snat-port-range exited $?: $(head -c 300 "$KXE_TMP/sync-node1.out")" || return
+	before=$(kxe_fe_counter node1 "$NODE1_IP:30100/tcp" snat_fail)
+	kxe_probe "$NS_EXT" --tcp --dst "$NODE1_IP:30100" --count 40 --interval-ms 100 --timeout-ms 1000 \
+		--max-failures 40 >/dev/null
+	after=$(kxe_fe_counter node1 "$NODE1_IP:30100/tcp" snat_fail)
+	claims=$(snat_claims_in node1 20000 20003)
+	kxe_sync node1 || fail "sync back to the default range exited $?" || return
+	[ "${claims:-0}" -gt 0 ] || fail "no claim on ports 20000-20003: the range was not in effect" || return
+	expect_all_ok || return
+	expect_masq "$NS_N1" "$NODE1_IP" || return
+	[ "$after" = "$before" ] || fail "snat_fail of $NODE1_IP:30100/tcp went from $before to $after, want no change"
+}
+
 case_masquerade_all()
 {
 	kxe_sync node1 --masquerade-all || fail "sync --masquerade-all exited $?: $(head -c 300 "$KXE_TMP/sync-node1.out")" || return
@@ -156,6 +187,7 @@ for KXE_XDP_MODE in native off; do
 	kxe_case "$m/keepalive" case_keepalive
 	kxe_case "$m/many_connections" case_many_connections
 	kxe_case "$m/state" case_state
+	kxe_case "$m/closed_ports_reused" case_closed_ports_reused
 done
 kxe_case masquerade_all case_masquerade_all
 kxe_finish

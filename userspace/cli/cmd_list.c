@@ -156,7 +156,8 @@ static const char *algo_name(unsigned a)
 static const char *const svc_flag_names[] = { "split", "local_set", "reject", "wildcard", "affinity",
 					      "lbsr", "external", "etp_local", "itp_local" };
 static const char *const be_flag_names[] = { "local", "terminating" };
-static const char *const ct_flag_names[] = { "snat", "seen_reply", "closing", "hostns", "local_be" };
+static const char *const ct_flag_names[] = { "snat",     "seen_reply", "closing", "hostns",     "local_be",
+						"fin_orig", "fin_reply",  "rst",     "close_first" };
 
 /* Per-CPU values summed; buf holds ncpu values of size sz (rounded to 8). */
 static int percpu_sum_stats(int fd, uint32_t key, struct kxp_stats *out)
