@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* TC entries: ingress on pod-facing and external devices (reverse NAT of
- * replies, then the frontend decision, DNAT, masquerade, forwarding of
- * masqueraded flows, rejects and ICMP errors), egress (reverse NAT of
- * replies that must not be translated at ingress, and ICMP errors the node
- * itself sends about translated flows).
+ * masqueraded flows' replies, then the frontend decision, DNAT, masquerade,
+ * forwarding of masqueraded flows, rejects and ICMP errors), egress (reverse
+ * NAT of the other flows' replies, fragments included, and of ICMP errors
+ * about translated flows).
  *
  * Datapath rules, shared with kxp_xdp.bpf.c through bpf/lib/:
  *
@@ -17,13 +17,13 @@
  * later fragments of the same datagram follow it (addresses rewritten only);
  * one whose first fragment was not seen passes untouched (FRAGMENT).
  *
- * Order per packet at ingress: 1. a REPLY ct entry for the packet's tuple ->
- * rewrite it back to {frontend -> client} (REPLY, lib/ct.h): masqueraded
- * flows always here (reverse SNAT is looked up before frontends), then
- * forwarded by kxp; other flows here unless the frontend is a node address
- * (NodePort): such a reply is passed as is and translated by TC egress of the
- * device it leaves by (a local source arriving at ingress is a martian to the
- * stack), so TC egress must be attached wherever replies leave; 2. kxp_svc4
+ * Order per packet at ingress: 1. a REPLY ct entry for the packet's tuple:
+ * masqueraded flows are rewritten back to {frontend -> client} here (REPLY,
+ * lib/ct.h; reverse SNAT is looked up before frontends) and forwarded by
+ * kxp; other flows' replies pass as the backend sent them and TC egress of
+ * the device they leave by translates them, after netfilter, so the node's
+ * conntrack sees each flow as client -> backend both ways (TC egress must be
+ * attached wherever replies leave); 2. kxp_svc4
  * {daddr, dport, proto, DEFAULT}; a miss inside a service CIDR: WILDCARD
  * entry -> reject (PORT_UNKNOWN), none -> drop (SVC_CIDR_DROP); a miss
  * elsewhere passes (NOT_SERVICE, not counted). 3. Source class by address:
@@ -212,10 +212,13 @@ int kxp_tc_egress(struct __sk_buff *skb)
 	int r;
 
 	kxp_tc_pull(skb);
-	r = kxp_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p);
+	/* Replies are translated here (lib/ct.h), fragmented ones too: the
+	 * first fragment records its ports, later ones follow it (lib/frag.h). */
+	r = kxp_frag_follow(&p, kxp_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p));
 	if (r == KXP_R_OK) {
 		if (kxp_ct_reply(&p, &d, KXP_STAGE_TC_EGRESS) == KXP_REPLY_NAT && kxp_tc_nat(skb, &p, &d.nat))
 			kxp_dec_set(&d, KXP_V_DROP, KXP_R_CSUM);
+		kxp_frag_record(&p, &d);
 	} else if (r == KXP_R_UNKNOWN_PROTO && p.proto == IPPROTO_ICMP) {
 		kxp_icmp_err(skb, &p, &d, false);
 	}

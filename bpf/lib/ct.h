@@ -146,14 +146,20 @@ enum kxp_reply {
  * the destination back to the client).
  *  - Masqueraded flows (SNAT) are translated wherever their replies arrive,
  *    XDP included, and forwarded by kxp (lib/fwd.h): addressed to the SNAT
- *    address, the stack would deliver them locally.
- *  - Other flows: XDP leaves them to TC ingress (KXP_REPLY_LATER). At TC
- *    ingress, a reply whose frontend is an address of this node (NodePort, a
- *    node-held externalIP) is left untranslated: translated here it would
- *    enter the stack with a local source address and be dropped as a
- *    martian. The stack forwards it as the backend sent it, and TC egress of
- *    the outgoing device translates it. ClusterIPs are never node addresses,
- *    so their replies skip that lookup. */
+ *    address, the stack would deliver them locally. Neither direction of
+ *    such a flow passes the stack.
+ *  - Other flows go through the stack both ways: kxp DNATs a request at
+ *    ingress, before netfilter, and reverse-translates its replies at TC
+ *    egress of the device they leave by, after netfilter (KXP_REPLY_LATER
+ *    at XDP and TC ingress). So the node's conntrack sees one consistent
+ *    flow, client -> backend and backend -> client; translated at ingress,
+ *    a reply (frontend -> client) would be a flow of its own to conntrack,
+ *    a SYN-ACK without a SYN, INVALID, and dropped wherever a rule drops
+ *    INVALID packets (kube-proxy's KUBE-FORWARD does), and its entries
+ *    clash now and then (insert_failed: a dropped packet, a 200 ms stall).
+ *    It also keeps a NodePort reply from entering the stack with a local
+ *    source address (a martian). TC egress must be attached wherever
+ *    replies leave (pod and external devices are). */
 static __always_inline int kxp_ct_reply(const struct kxp_pkt *p, struct kxp_dec *d, __u8 stage)
 {
 	struct kxp_flow4 k = {
@@ -173,16 +179,8 @@ static __always_inline int kxp_ct_reply(const struct kxp_pkt *p, struct kxp_dec 
 	now = kxp_now();
 	if (kxp_ct_expired(v, p->proto, now))
 		return KXP_REPLY_NONE;
-	if (!(v->flags & KXP_CT_F_SNAT)) {
-		if (stage == KXP_STAGE_XDP)
-			return KXP_REPLY_LATER;
-		if (stage == KXP_STAGE_TC_INGRESS && v->kind != KXP_FE_CLUSTERIP) {
-			struct kxp_nodeip *n = bpf_map_lookup_elem(&kxp_nodeip4, &v->nat.saddr);
-
-			if (n && (n->flags & KXP_NODEIP_F_LOCAL))
-				return KXP_REPLY_LATER;
-		}
-	}
+	if (!(v->flags & KXP_CT_F_SNAT) && stage != KXP_STAGE_TC_EGRESS)
+		return KXP_REPLY_LATER;
 	d->nat = v->nat;
 	d->fe_id = v->fe_id;
 	d->has_fe = 1;

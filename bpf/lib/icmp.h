@@ -207,12 +207,8 @@ static __noinline void kxp_icmp_err(struct __sk_buff *skb, const struct kxp_pkt 
 	now = bpf_ktime_get_ns();
 	if (kxp_ct_expired(v, k.proto, now))
 		return;
-	if (ingress && !(v->flags & KXP_CT_F_SNAT) && v->kind != KXP_FE_CLUSTERIP) {
-		struct kxp_nodeip *n = bpf_map_lookup_elem(&kxp_nodeip4, &v->nat.saddr);
-
-		if (n && (n->flags & KXP_NODEIP_F_LOCAL))
-			return; /* left for TC egress, like the flow's replies */
-	}
+	if (ingress && !(v->flags & KXP_CT_F_SNAT))
+		return; /* left for TC egress, like the flow's replies (lib/ct.h) */
 	nisa = v->nat.daddr;
 	nisp = v->nat.dport;
 	nida = v->nat.saddr;

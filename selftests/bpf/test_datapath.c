@@ -170,9 +170,17 @@ KXP_TEST(reply_reverse_nat_ingress_and_egress)
 		return;
 	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_pkt(&r, POD_A, 40000, POD_R, 8080, "SYN DNAT"))
 		goto out;
-	/* reply seen at the backend's device ingress (pod backend) */
+	/* reply seen at the backend's device ingress (pod backend): passed as the
+	 * backend sent it, so the node's conntrack sees backend -> client, the
+	 * reverse of the client -> backend it saw after DNAT (lib/ct.h) */
 	if (tenv_run(&e, T_TC_IN, &rep, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "ingress reply verdict") ||
-	    !tcheck_pkt(&r, CIP, 80, POD_A, 40000, "reply source back to the ClusterIP (ingress)"))
+	    !tcheck_untouched(&r, "reply untouched at ingress"))
+		goto out;
+	if (!ASSERT_EQ(tenv_reason(&e, KXP_R_REPLY), 0, "nothing translated at ingress"))
+		goto out;
+	/* ... and translated at TC egress of the client's device */
+	if (tenv_run(&e, T_TC_EG, &rep, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "egress reply verdict") ||
+	    !tcheck_pkt(&r, CIP, 80, POD_A, 40000, "reply source back to the ClusterIP (egress)"))
 		goto out;
 	if (!tenv_ct(&e, POD_R, POD_A, 8080, 40000, IPPROTO_TCP, KXP_DIR_REPLY, &v) ||
 	    !ASSERT_TRUE(v.flags & KXP_CT_F_SEEN_REPLY, "REPLY entry SEEN_REPLY"))
@@ -180,10 +188,10 @@ KXP_TEST(reply_reverse_nat_ingress_and_egress)
 	if (!tenv_ct(&e, POD_A, CIP, 40000, 80, IPPROTO_TCP, KXP_DIR_FWD, &v) ||
 	    !ASSERT_TRUE(v.flags & KXP_CT_F_SEEN_REPLY, "FWD entry SEEN_REPLY"))
 		goto out;
-	/* the same reply leaving a host-network backend: egress */
+	/* the same reply leaving a host-network backend: egress too */
 	rep.tcp_flags = TH_ACK;
 	if (tenv_run(&e, T_TC_EG, &rep, &r) || !ASSERT_EQ(r.ret, TC_ACT_OK, "egress reply verdict") ||
-	    !tcheck_pkt(&r, CIP, 80, POD_A, 40000, "reply source back to the ClusterIP (egress)"))
+	    !tcheck_pkt(&r, CIP, 80, POD_A, 40000, "reply source back to the ClusterIP (egress, ACK)"))
 		goto out;
 	ASSERT_EQ(tenv_reason(&e, KXP_R_REPLY), 2, "reason REPLY");
 	/* a packet of no flow is untouched at egress */
