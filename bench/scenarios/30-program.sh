@@ -106,6 +106,8 @@ run_one() # MODE N REP
 		  change: $chg, change_full_reload: $full, change_writes: $w, kxp_stages: $st}' >>"$runs"
 	if jq -e '.timed_out' <<<"$load" >/dev/null; then
 		SKIP[$mode]="load exceeded ${T}s at N=$n"
+	elif ! jq -e '.rc == 0' <<<"$load" >/dev/null; then
+		SKIP[$mode]="load failed at N=$n"
 	fi
 }
 
@@ -181,7 +183,7 @@ def ok: select(.skipped == null and .load.timed_out == false and .load.rc == 0);
 	echo "loader's peak RSS. *change*: one endpoint of the middle service replaced (kxp: \`kxp sync\` of the changed"
 	echo "manifests, a diff of all N; iptables: kube-proxy's partial restore with --noflush, top-level chains in"
 	echo "full; nftables: the one-service transaction); *full reload*: the whole changed ruleset again. Loads are"
-	echo "capped at ${T} s and shown as \"> ${T} s\"; a mode that exceeds it is not run at larger N."
+	echo "capped at ${T} s and shown as \"> ${T} s\"; a mode that exceeds it or fails is not run again at that or a larger N."
 	echo "IPVS: $IPVS. Peer tools: $(jq -r 'to_entries | map("\(.key) = \(.value)") | join("; ")' <<<"$tools")."
 	jq -r --argjson T "$T" --arg ipvs "$IPVS" "$JQ_STATS"'
 	def ms: if . == null then "-" else "\(.median | f) (\(.min | f)–\(.max | f))" end;
@@ -192,6 +194,7 @@ def ok: select(.skipped == null and .load.timed_out == false and .load.rc == 0);
 	(.modes | to_entries[] | .key as $m | .value as $v |
 	  if $v.skipped then "| \($m) | not run: \($v.skipped) | | | | | | |"
 	  elif $v.timed_out > 0 and $v.load_ms == null then "| \($m) | > \($T) s | | | | | | |"
+	  elif $v.load_ms == null and ($v.errors | length) > 0 then "| \($m) | failed: \($v.errors | join("; ") | gsub("\n"; " ") | .[0:160]) | | | | | | |"
 	  else "| \($m) | \($v.load_ms | ms)\(if $v.timed_out > 0 then " (\($v.timed_out) run(s) > \($T) s)" else "" end) | \($v.kernel_mb | r) | \($v.bpf_memlock_mb | r) | \($v.tool_rss_mb | r) | \($v.change_ms | ms)\(if $v.change_writes then " (\($v.change_writes.median) map writes)" else "" end) | \($v.change_full_reload_ms | ms) | \(($p.ratios["kxp-random"] // {})[$m] | r) |" end),
 	"| ipvs | \($ipvs) | | | | | | |",
 	"\nkxp stage by stage (bench/progtime: the library calls of `kxp sync`, BPF objects loaded once as the agent does): ",
