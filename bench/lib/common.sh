@@ -24,6 +24,25 @@ bench_args()
 	[ -n "$json" ] && [ -n "$md" ] || { echo "$0: --json and --md are required" >&2; exit 2; }
 }
 
+# connload_servers SECONDS PORT...: bench/connload servers in the e2e
+# topology's pod1b (selftests/e2e/lib.sh), pinned to $srv_cpu, for at most
+# SECONDS; kxe_cleanup stops them. Returns 1 when one did not start.
+connload_servers()
+{
+	local secs=$1 port
+	shift
+	for port in "$@"; do
+		nsenter --net="/run/netns/$NS_POD1B" -- "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" \
+			--duration "$secs" >"$KXE_TMP/server-$port.out" 2>&1 &
+		KXE_PIDS+=($!)
+	done
+	sleep 0.3
+	for port in "$@"; do
+		grep -q serving "$KXE_TMP/server-$port.out" ||
+			{ echo "connload server on port $port did not start: $(cat "$KXE_TMP/server-$port.out")" >&2; return 1; }
+	done
+}
+
 # The peers: kube-proxy's iptables mode with each iptables backend, and its
 # nftables mode. Names used in every result file.
 PEERS=(iptables-legacy iptables-nft nftables)

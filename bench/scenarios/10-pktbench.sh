@@ -5,21 +5,9 @@
 # Called by bench/run.sh: 10-pktbench.sh --json FILE --md FILE --reps N [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=../../selftests/lib/netns.sh
-source selftests/lib/netns.sh
-build=${BENCH_BUILD:-${KXP_BUILD:-build}}
-
-json= md= reps=5 quick=0
-while [ $# -gt 0 ]; do
-	case $1 in
-	--json) json=$2; shift 2 ;;
-	--md) md=$2; shift 2 ;;
-	--reps) reps=$2; shift 2 ;;
-	--quick) quick=1; shift ;;
-	*) echo "10-pktbench.sh: unknown argument $1" >&2; exit 2 ;;
-	esac
-done
-[ -n "$json" ] && [ -n "$md" ] || { echo "10-pktbench.sh: --json and --md are required" >&2; exit 2; }
+# shellcheck source=../lib/common.sh
+source bench/lib/common.sh
+bench_args "$@"
 for f in "$build/bench/pktbench"; do
 	[ -e "$f" ] || { echo "10-pktbench.sh: $f missing (run make all)" >&2; exit 1; }
 done

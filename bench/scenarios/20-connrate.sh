@@ -7,19 +7,9 @@
 # Called by bench/run.sh: 20-connrate.sh --json FILE --md FILE --reps N [--quick]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-build=$(realpath "${BENCH_BUILD:-${KXP_BUILD:-build}}")
-
-json= md= reps=5 quick=0
-while [ $# -gt 0 ]; do
-	case $1 in
-	--json) json=$2; shift 2 ;;
-	--md) md=$2; shift 2 ;;
-	--reps) reps=$2; shift 2 ;;
-	--quick) quick=1; shift ;;
-	*) echo "20-connrate.sh: unknown argument $1" >&2; exit 2 ;;
-	esac
-done
-[ -n "$json" ] && [ -n "$md" ] || { echo "20-connrate.sh: --json and --md are required" >&2; exit 2; }
+# shellcheck source=../lib/common.sh
+source bench/lib/common.sh
+bench_args "$@"
 for f in "$build/kxp" "$build/bench/connload" "$build/kxp-xdp-pass" "$build/kxp-echo" "$build/kxp-probe"; do
 	[ -x "$f" ] || { echo "20-connrate.sh: $f missing (run make all)" >&2; exit 1; }
 done
@@ -59,15 +49,7 @@ done
 # Two servers in pod1b: 7000 behind the services, 7001 for the ceiling, so a
 # ceiling flow never has the tuple of an earlier translated flow (whose ct
 # entries may still exist) at the server.
-for port in 7000 7001; do
-	nsenter --net="/run/netns/$NS_POD1B" -- "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" --duration 900 \
-		>"$KXE_TMP/server-$port.out" 2>&1 &
-	KXE_PIDS+=($!)
-done
-sleep 0.3
-for port in 7000 7001; do
-	grep -q serving "$KXE_TMP/server-$port.out" || die "connload server did not start: $(cat "$KXE_TMP/server-$port.out")"
-done
+connload_servers 900 7000 7001 || die "connload servers"
 
 # Measured services, all backed by pod1b:7000 (node1-local).
 measured_yaml()

@@ -53,15 +53,7 @@ ip -n "$NS_EXT" route add 10.244.0.0/16 via "$NODE1_IP" || die "ext route"
 for ns in "$NS_POD1A" "$NS_EXT"; do
 	ns_run "$ns" sysctl -qw net.ipv4.tcp_max_tw_buckets=4096 >/dev/null || die "sysctl in $ns"
 done
-for port in 7000 7001; do
-	nsenter --net="/run/netns/$NS_POD1B" -- "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" --duration 3000 \
-		>"$KXE_TMP/server-$port.out" 2>&1 &
-	KXE_PIDS+=($!)
-done
-sleep 0.3
-for port in 7000 7001; do
-	grep -q serving "$KXE_TMP/server-$port.out" || die "connload server did not start"
-done
+connload_servers 3000 7000 7001 || die "connload servers"
 
 MODES=(ceiling kxp kxp-tc "${PEERS[@]}")
 # What each mode measures: the ceiling goes straight to the backend pod

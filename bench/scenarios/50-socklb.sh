@@ -61,15 +61,7 @@ mkdir "$CG" || die "cannot create $CG"
 
 kxe_topology_up || die "topology could not be built"
 ns_run "$NS_POD1A" sysctl -qw net.ipv4.tcp_max_tw_buckets=4096 >/dev/null || die "sysctl in pod1a"
-for port in 7000 7001 7002; do
-	nsenter --net="/run/netns/$NS_POD1B" -- "$build/bench/connload" serve --port "$port" --cpu "$srv_cpu" --duration 600 \
-		>"$KXE_TMP/server-$port.out" 2>&1 &
-	KXE_PIDS+=($!)
-done
-sleep 0.3
-for port in 7000 7001 7002; do
-	grep -q serving "$KXE_TMP/server-$port.out" || die "connload server did not start: $(cat "$KXE_TMP/server-$port.out")"
-done
+connload_servers 600 7000 7001 7002 || die "connload servers"
 
 mkdir -p "$KXE_MANIFESTS"
 cp deploy/examples/nodes.yaml "$KXE_MANIFESTS/"
