@@ -38,7 +38,10 @@ LDLIBS := -lbpf -lelf -lz -lcurl -lcjson -lyaml -lmnl -lmicrohttpd -lm -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
-SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+# Kernels before 5.17 have no bpf_loop: the packet objects are built a second
+# time without it (-DKXP_NO_BPF_LOOP); the loader picks one after probing.
+NOLOOP := kxp_xdp kxp_tc
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS)) $(patsubst %,$(BUILD)/%_noloop.skel.h,$(NOLOOP))
 BENCH_BPF_SRCS := $(wildcard bench/*.bpf.c)
 BENCH_BPF_OBJS := $(patsubst bench/%.bpf.c,$(BUILD)/bench/%.bpf.o,$(BENCH_BPF_SRCS))
 
@@ -74,6 +77,10 @@ deps:
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(HDRS) | $(BUILD)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) $(CLANG_BPF_SYS_INCLUDES) -c $< -o $@
+
+$(BUILD)/%_noloop.bpf.o: bpf/%.bpf.c $(HDRS) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DKXP_NO_BPF_LOOP $(CLANG_BPF_SYS_INCLUDES) -c $< -o $@
 
 $(BUILD)/bench/%.bpf.o: bench/%.bpf.c $(HDRS) | $(BUILD)
 	$(call msg,BPF,$@)

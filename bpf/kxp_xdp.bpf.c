@@ -19,7 +19,9 @@
  *  - checksums are updated incrementally (lib/csum.h, RFC 1624);
  *  - a frontend packet passed untouched after being counted here (pass, or
  *    handed to TC) carries KXP_META_COUNTED in its metadata so TC ingress
- *    does not count it again. */
+ *    does not count it again; where the kernel refuses bpf_xdp_adjust_meta
+ *    in XDP (KXP_FEAT_XDP_META clear) XDP leaves such packets uncounted and
+ *    TC ingress counts them as it decides them again. */
 #include "lib/maps.h"
 
 const volatile __u32 kxp_trace_mode = 0;
@@ -65,16 +67,36 @@ static __always_inline bool kxp_xdp_maybe_reply(const struct kxp_pkt *p)
 	return port >= min && port - min < n;
 }
 
+/* Send a masqueraded flow's translated packet (XDP_TX/XDP_REDIRECT), or -1:
+ * hand it to TC untranslated. Its own frame keeps the FIB lookup's 64 bytes
+ * off the entry's stack (6.1 counts the entry, kxp_lb_commit and the SNAT
+ * search's callback together against 512 bytes). */
+static __noinline int kxp_xdp_forward(struct xdp_md *ctx, const struct kxp_pkt *p, struct kxp_dec *d)
+{
+	struct bpf_fib_lookup f = {};
+	int act;
+
+	act = kxp_xdp_route(ctx, p, d, &f);
+	if (act < 0)
+		return -1;
+	if (kxp_xdp_nat(ctx, p, &d->nat) || kxp_xdp_l2(ctx, &f)) {
+		kxp_dec_set(d, KXP_V_DROP, KXP_R_CSUM);
+		return XDP_DROP;
+	}
+	if (act == XDP_REDIRECT && !kxp_trace_mode)
+		return bpf_redirect(f.ifindex, 0);
+	return act;
+}
+
 SEC("xdp")
 int kxp_xdp(struct xdp_md *ctx)
 {
 	struct kxp_dec d = { .verdict = KXP_V_PASS, .reason = KXP_R_NOT_SERVICE };
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct bpf_fib_lookup f = {};
 	struct kxp_pkt p = {};
 	int r, act = XDP_PASS;
-	bool to_tc = false;
+	bool to_tc = false, defer;
 
 	r = kxp_frag_follow(&p, kxp_parse(data, data_end, data_end - data, &p));
 	if (r == KXP_R_OK) {
@@ -97,21 +119,18 @@ int kxp_xdp(struct xdp_md *ctx)
 		}
 		return XDP_PASS;
 	} else if (d.verdict == KXP_V_FORWARD && d.snat) {
-		act = kxp_xdp_route(ctx, &p, &d, &f);
+		act = kxp_xdp_forward(ctx, &p, &d);
 		if (act < 0) {
 			to_tc = true;
 			act = XDP_PASS;
-		} else if (kxp_xdp_nat(ctx, &p, &d.nat) || kxp_xdp_l2(ctx, &f)) {
-			kxp_dec_set(&d, KXP_V_DROP, KXP_R_CSUM);
-			act = XDP_DROP;
-		} else if (act == XDP_REDIRECT && !kxp_trace_mode) {
-			act = bpf_redirect(f.ifindex, 0);
 		}
 	} else if (d.verdict == KXP_V_FORWARD && kxp_xdp_nat(ctx, &p, &d.nat)) {
 		kxp_dec_set(&d, KXP_V_DROP, KXP_R_CSUM);
 		act = XDP_DROP;
 	}
-	kxp_account(&p, &d, !kxp_trace_mode);
+	/* without metadata TC cannot tell what XDP counted: it counts alone */
+	defer = !KXP_HAS(XDP_META) && act == XDP_PASS && d.has_fe && (d.verdict != KXP_V_FORWARD || to_tc);
+	kxp_account(&p, &d, !kxp_trace_mode && !defer);
 	if (kxp_trace_mode) {
 		/* handed to TC: trace goes on there, as the packet would */
 		if (to_tc)
@@ -119,7 +138,7 @@ int kxp_xdp(struct xdp_md *ctx)
 		kxp_trace_publish(&p, &d, KXP_STAGE_XDP);
 		return act == XDP_DROP ? XDP_DROP : XDP_PASS;
 	}
-	if (act == XDP_PASS && d.has_fe && (d.verdict != KXP_V_FORWARD || to_tc))
+	if (KXP_HAS(XDP_META) && act == XDP_PASS && d.has_fe && (d.verdict != KXP_V_FORWARD || to_tc))
 		kxp_xdp_mark_counted(ctx);
 	return act;
 }

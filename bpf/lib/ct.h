@@ -32,7 +32,9 @@
  * clock base as bpf_ktime_get_ns(), so entries and `kxp list` agree. */
 static __always_inline __u64 kxp_now(void)
 {
-	return bpf_ktime_get_coarse_ns();
+	if (KXP_HAS(COARSE_CLOCK))
+		return bpf_ktime_get_coarse_ns();
+	return bpf_ktime_get_ns(); /* kernels before 5.11 */
 }
 
 static __always_inline bool kxp_ct_expired(const struct kxp_ct_val *v, __u8 proto, __u64 now)

@@ -5,11 +5,24 @@
  * delivered locally), so kxp routes them itself with bpf_fib_lookup.
  *
  * XDP: FIB SUCCESS (neighbour known) and egress == ingress -> XDP_TX; egress
- * elsewhere -> XDP_REDIRECT for a remote backend (the target device must take
- * XDP frames: a NIC, or a veth whose peer runs an XDP program); everything
- * else (NO_NEIGH, backend on this node, a reply leaving by another device,
- * MTU exceeded, no route) is handed to TC ingress untranslated, which sees the
- * same ct state.
+ * elsewhere -> XDP_REDIRECT for a remote backend; everything else (NO_NEIGH,
+ * backend on this node, a reply leaving by another device, MTU exceeded, no
+ * route, a device that cannot send XDP frames) is handed to TC ingress
+ * untranslated, which sees the same ct state.
+ * Whether a device can send XDP frames depends on its driver and, for a veth,
+ * on its peer: native XDP_TX out of a veth queues the frame on the peer and
+ * wakes the peer only if the peer runs a native XDP program (a peer with GRO
+ * alone, like a bridge port of a kind-style fabric, leaves the frame in its
+ * ring until some skb happens to wake it; a peer with neither drops it);
+ * XDP_REDIRECT into a veth (ndo_xdp_xmit, NETDEV_XDP_ACT_NDO_XMIT) needs an XDP
+ * program or GRO on the peer. So attach (userspace/dataplane/attach.c) probes
+ * each device it attaches the XDP program to and writes kxp_fwddev: ifindex ->
+ * KXP_FWD_* (what XDP may do there). Once the ingress device is in it, XDP
+ * only sends what the entries allow: XDP_TX where TX is allowed, else a
+ * redirect to the ingress device itself where redirect into it is (a veth with
+ * a GRO peer), else TC; a redirect only into a device whose entry allows it.
+ * An ingress device with no entry (BPF_PROG_TEST_RUN fixtures, a trace copy,
+ * which has its own empty map) keeps the unprobed rules above.
  * TC: FIB lookup without neighbour (SKIP_NEIGH), then bpf_redirect_neigh to
  * the egress device, which resolves the neighbour itself. A packet with DF
  * that exceeds the egress MTU is answered with ICMP fragmentation needed
@@ -29,12 +42,32 @@
 #define AF_INET 2
 #endif
 
+/* kxp_fwddev values (written by userspace/dataplane/attach.c, which keeps
+ * the same numbers): what XDP may do with a frame leaving by that device. */
+#define KXP_FWD_PROBED 0x1   /* the entry exists: the device was probed */
+#define KXP_FWD_TX 0x2       /* XDP_TX back out of it (as ingress) works */
+#define KXP_FWD_REDIRECT 0x4 /* XDP_REDIRECT into it works */
+#define KXP_FWD_GENERIC 0x8  /* kxp's XDP runs there in generic mode: TX and
+			      * redirect to any device go through the stack's
+			      * xmit path and always work */
+
+/* Devices probed at attach: ifindex -> KXP_FWD_*, written by attach before
+ * the program goes on the device. One map per loaded object, not pinned (a
+ * trace copy has its own, empty one; the TC object carries an unused one). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} kxp_fwddev SEC(".maps");
+
 /* XDP: the action forwarding the translated packet, or -1 for "hand it to
- * TC". Fills f (MAC addresses) on success. */
+ * TC". Fills f (MAC addresses, and the device to redirect to) on success. */
 static __always_inline int kxp_xdp_route(struct xdp_md *ctx, const struct kxp_pkt *p, const struct kxp_dec *d,
 					 struct bpf_fib_lookup *f)
 {
-	__u32 in = ctx->ingress_ifindex;
+	__u32 in = ctx->ingress_ifindex, out, inf;
+	__u32 *v;
 
 	f->family = AF_INET;
 	f->ifindex = in;
@@ -43,11 +76,23 @@ static __always_inline int kxp_xdp_route(struct xdp_md *ctx, const struct kxp_pk
 	f->ipv4_dst = d->nat.daddr;
 	if (bpf_fib_lookup(ctx, f, sizeof(*f), 0) != BPF_FIB_LKUP_RET_SUCCESS)
 		return -1;
-	if (f->ifindex == in)
-		return XDP_TX;
-	if (d->reply || d->be_local)
+	out = f->ifindex;
+	if (out != in && (d->reply || d->be_local))
 		return -1;
-	return XDP_REDIRECT;
+	v = bpf_map_lookup_elem(&kxp_fwddev, &in);
+	if (!v) /* not probed: the unprobed rules */
+		return out == in ? XDP_TX : XDP_REDIRECT;
+	inf = *v;
+	if (inf & KXP_FWD_GENERIC)
+		return out == in ? XDP_TX : XDP_REDIRECT;
+	if (out == in) {
+		if (inf & KXP_FWD_TX)
+			return XDP_TX;
+		/* f->ifindex is in: kxp_xdp_forward redirects to the ingress device */
+		return (inf & KXP_FWD_REDIRECT) ? XDP_REDIRECT : -1;
+	}
+	v = bpf_map_lookup_elem(&kxp_fwddev, &out);
+	return v && (*v & KXP_FWD_REDIRECT) ? XDP_REDIRECT : -1;
 }
 
 static __always_inline int kxp_xdp_l2(struct xdp_md *ctx, const struct bpf_fib_lookup *f)

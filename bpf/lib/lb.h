@@ -193,9 +193,9 @@ static __always_inline bool kxp_fe_external(const struct kxp_svc_val *svc)
 }
 
 /* The decision for a parsed TCP/UDP/SCTP packet (or a fragment whose ports
- * are known) that is not a reply. d starts as {PASS, NOT_SERVICE}. ctx and
- * ifindex (the ingress device) serve the FIB lookup of the SNAT address. */
-static __noinline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d)
+ * are known) that is not a reply, up to the backend of a new flow (which
+ * kxp_lb_commit then makes a flow). d starts as {PASS, NOT_SERVICE}. */
+static __noinline void kxp_lb_decide(const struct kxp_pkt *p, struct kxp_dec *d)
 {
 	struct kxp_svc_key k = {
 		.addr = p->daddr,
@@ -213,9 +213,9 @@ static __noinline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kx
 	};
 	struct kxp_svc_val *svc, *set;
 	struct kxp_config *cfg;
-	struct kxp_ct_val *ct, nv = {};
+	struct kxp_ct_val *ct;
 	__u32 zero = 0;
-	bool syn, replace;
+	bool syn;
 	__u64 now;
 	int src;
 
@@ -290,7 +290,7 @@ hit:
 		kxp_ct_touch(ct, p, KXP_DIR_FWD, now);
 		return;
 	}
-	replace = ct != NULL;
+	d->replace = ct != NULL;
 
 	if (!set->count) {
 		if (set->flags & KXP_SVC_F_REJECT)
@@ -334,6 +334,28 @@ hit:
 	d->nat.daddr = d->be_addr;
 	d->nat.sport = p->sport;
 	d->nat.dport = d->be_port;
+	d->fe_kind = svc->kind;
+	d->new_flow = 1;
+	kxp_dec_set(d, KXP_V_FORWARD, KXP_R_OK);
+}
+
+/* A new flow decided by kxp_lb_decide: masquerade address and port, then the
+ * two ct entries. Its own function, called from the entry program and not
+ * from kxp_lb_decide, so the deepest call chain (entry -> commit -> the SNAT
+ * search's bpf_loop callback) stays within the 512-byte stack that 6.1
+ * counts over bpf-to-bpf calls and callbacks together. ctx and ifindex (the
+ * ingress device) serve the FIB lookup of the SNAT address. */
+static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d)
+{
+	struct kxp_ct_val nv = {};
+	struct kxp_config *cfg;
+	__u32 zero = 0;
+	__u64 now;
+
+	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
+	if (!cfg)
+		return;
+	now = kxp_now();
 	if (d->snat) {
 		d->nat.saddr = kxp_snat_addr(ctx, ifindex, cfg, p->saddr, d->be_addr);
 		if (!d->nat.saddr) {
@@ -343,7 +365,6 @@ hit:
 		if (kxp_trace_mode) {
 			/* trace allocates nothing: show the first candidate */
 			d->nat.sport = bpf_htons(kxp_snat_first(p, cfg));
-			kxp_dec_set(d, KXP_V_FORWARD, KXP_R_OK);
 			return;
 		}
 		if (kxp_snat_claim(p, cfg, &d->nat, now)) {
@@ -352,15 +373,14 @@ hit:
 		}
 		nv.flags = KXP_CT_F_SNAT | (d->be_local ? KXP_CT_F_LOCAL_BE : 0);
 	}
-	kxp_dec_set(d, KXP_V_FORWARD, KXP_R_OK);
 	if (kxp_trace_mode)
 		return;
 	nv.nat = d->nat;
-	nv.fe_id = set->fe_id;
-	nv.kind = svc->kind;
+	nv.fe_id = d->fe_id;
+	nv.kind = d->fe_kind;
 	nv.created = now;
 	nv.last_seen = now;
-	if (kxp_ct_create(p, &nv, replace) == 1) {
+	if (kxp_ct_create(p, &nv, d->replace) == 1) {
 		/* another CPU created this flow first: follow its choice */
 		if (d->snat && (nv.nat.sport != d->nat.sport || nv.nat.saddr != d->nat.saddr ||
 				nv.nat.daddr != d->nat.daddr || nv.nat.dport != d->nat.dport))
@@ -373,6 +393,14 @@ hit:
 		d->be_local = !!(nv.flags & KXP_CT_F_LOCAL_BE);
 		d->reason = KXP_R_CT_HIT;
 	}
+}
+
+/* The frontend decision and, for a new flow, its commit. */
+static __always_inline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d)
+{
+	kxp_lb_decide(p, d);
+	if (d->new_flow)
+		kxp_lb_commit(ctx, ifindex, p, d);
 }
 
 #endif

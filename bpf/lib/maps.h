@@ -9,6 +9,11 @@
 #include <bpf/bpf_helpers.h>
 #include <kxp/abi.h>
 
+/* KXP_FEAT_* the running kernel offers, set by the loader before load (the
+ * verifier sees a constant and drops the branches of missing helpers). */
+const volatile __u32 kxp_features = 0;
+#define KXP_HAS(f) (kxp_features & KXP_FEAT_##f)
+
 /* Frontends: {addr, port, proto, scope} -> fe id, set id, backend count, flags. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -52,6 +52,8 @@
 /* Enough that a range 3/4 full still fails a new flow once in ~10^4; a
  * free candidate costs one insert whatever the bound. */
 #define KXP_SNAT_TRIES 32
+/* The bound of objects built without bpf_loop (kernels before 5.17). */
+#define KXP_SNAT_TRIES_NOLOOP 8
 /* A claim this young without live ct entry may not have them written yet. */
 #define KXP_SNAT_YOUNG_NS KXP_NSEC
 /* A CLOSING (FIN/RST) flow idle this long releases its port to a new flow. */
@@ -238,7 +240,15 @@ static __always_inline int kxp_snat_claim(const struct kxp_pkt *p, const struct 
 	s.off = kxp_snat_hash(p) % s.n;
 	s.k.dport = bpf_htons((__u16)(s.min + s.off));
 	if (bpf_map_update_elem(&kxp_snat4, &s.k, &s.v, BPF_NOEXIST)) {
+#ifndef KXP_NO_BPF_LOOP
 		bpf_loop(s.n < KXP_SNAT_TRIES ? s.n : KXP_SNAT_TRIES, kxp_snat_try, &s, 0);
+#else
+		/* before bpf_loop (5.17): a bounded loop, fewer tries, each
+		 * one verified on its own */
+		for (__u32 i = 0; i < KXP_SNAT_TRIES_NOLOOP && i < s.n; i++)
+			if (kxp_snat_try(i, &s))
+				break;
+#endif
 		if (!s.claimed)
 			return -1;
 	}

@@ -176,7 +176,9 @@ static __always_inline int kxp_sock_xlate(struct bpf_sock_addr *ctx, bool datagr
 out:
 	kxp_account(&p, &d, true);
 	if (d.verdict == KXP_V_REJECT) {
-		bpf_set_retval(-ECONNREFUSED);
+		/* before 5.18 the caller sees the kernel's EPERM instead */
+		if (KXP_HAS(SET_RETVAL))
+			bpf_set_retval(-ECONNREFUSED);
 		return 0;
 	}
 	return d.verdict == KXP_V_DROP ? 0 : 1;

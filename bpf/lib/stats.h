@@ -31,7 +31,10 @@ struct kxp_dec {
 	struct kxp_nat4 nat; /* FORWARD: the tuple to write into the packet */
 	__u8 be_local;   /* the backend is on this node */
 	__u8 reply;      /* a reply (or an ICMP error travelling toward the client) */
-	__u8 pad[2];
+	__u8 new_flow;   /* kxp_lb_decide chose a backend for a new flow: commit it */
+	__u8 replace;    /* ... replacing this flow's expired or closing ct entries */
+	__u8 fe_kind;    /* ... of a frontend of this kind (enum kxp_fe_kind) */
+	__u8 pad[3];
 };
 
 static __always_inline void kxp_dec_set(struct kxp_dec *d, __u32 verdict, __u32 reason)

@@ -22,6 +22,18 @@
 #define KXP_MAX_CIDRS 8               /* per list in kxp_config */
 #define KXP_MAX_SET_BACKENDS 65535    /* kxp_svc_val.count is a u16 */
 
+/* Optional kernel facilities, probed by the loader before load (see
+ * userspace/dataplane/probe.c) and handed to every object in its read-only
+ * global kxp_features: a program tests a bit before it calls the helper, so
+ * on a kernel without it the verifier removes the call as dead code and
+ * never sees an unknown helper. bpf_loop cannot be hidden that way (the
+ * callback's address is resolved before dead code is removed): objects built
+ * with -DKXP_NO_BPF_LOOP (build/<name>_noloop.bpf.o) serve kernels below 5.17. */
+#define KXP_FEAT_XDP_META (1u << 0)     /* bpf_xdp_adjust_meta in XDP (XDP marks what it counted) */
+#define KXP_FEAT_COARSE_CLOCK (1u << 1) /* bpf_ktime_get_coarse_ns (5.11) for the packet-path clock */
+#define KXP_FEAT_SET_RETVAL (1u << 2)   /* bpf_set_retval in cgroup hooks (5.18): ECONNREFUSED */
+#define KXP_FEAT_BPF_LOOP (1u << 3)     /* bpf_loop (5.17): the object was built with it */
+
 /* Pin names: files under /sys/fs/bpf/kxp-<instance>/ (map names, <= 15 chars). */
 #define KXP_PIN_SVC "kxp_svc4"
 #define KXP_PIN_SLOT "kxp_slot"
@@ -229,8 +241,16 @@ struct kxp_config {
 	__u16 snat_port_min;  /* host order; SNAT port range, 0/0 = KXP_SNAT_PORT_*_DEF */
 	__u16 snat_port_max;
 	__u32 maglev_m;       /* entries per Maglev table (prime; inner maps hold m + 2) */
-	__u32 reserved[13];
+	__u32 features;       /* KXP_FEAT_* the loaded programs were given (for `kxp status`) */
+	__u32 loaded;         /* KXP_LOADED_*: which objects the last kxp process loaded */
+	__u32 reserved[11];
 };
+
+/* kxp_config.loaded (0 = written by a kxp before probing existed). */
+#define KXP_LOADED_TC (1u << 0)     /* always, once set */
+#define KXP_LOADED_XDP (1u << 1)    /* the XDP object loaded (--xdp-mode not off, kernel accepted it) */
+#define KXP_LOADED_SOCK (1u << 2)   /* the socket hooks loaded */
+#define KXP_LOADED_NOLOOP (1u << 3) /* the objects built without bpf_loop */
 
 /* ---- kxp_stats: per-CPU array, fe_id -> counters --------------------------- */
 struct kxp_stats {

@@ -149,15 +149,19 @@ static bool handed_to_tc(struct tenv *e, struct tpkt p, uint32_t be, const char 
 	struct kxp_stats st;
 	uint32_t fe = tenv_fe_id(e, p.daddr, p.dport, p.proto, 0);
 
+	bool meta = kxp_dp_features(e->dp) & KXP_FEAT_XDP_META;
+
+	/* XDP marks what it counted where the kernel lets it write metadata;
+	 * elsewhere it leaves the counting to TC ingress */
 	if (tenv_run(e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_PASS, what) || !tcheck_untouched(&r, what) ||
-	    !ASSERT_EQ(r.meta, 0x6b787031, what))
+	    !ASSERT_EQ(r.meta, meta ? 0x6b787031 : 0, what))
 		return false;
 	if (tenv_run(e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_REDIRECT, what) ||
 	    !tcheck_pkt(&r, NODE_IP, sport_of(&r), be, 8080, what))
 		return false;
 	tenv_stats(e, fe, &st);
-	/* TC's own run counts (test_run skbs carry no XDP metadata) */
-	return ASSERT_EQ(st.packets, 2, what) && ASSERT_EQ(st.passed, 0, what);
+	/* TC's own run counts too (test_run skbs carry no XDP metadata) */
+	return ASSERT_EQ(st.packets, meta ? 2 : 1, what) && ASSERT_EQ(st.passed, 0, what);
 }
 
 KXP_TEST(local_backend_and_no_neigh_go_through_tc)

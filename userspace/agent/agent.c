@@ -22,6 +22,7 @@
 
 #include "agent/engine.h"
 #include "agent/strmap.h"
+#include "dataplane/probe.h"
 #include "http/http.h"
 #include "k8s/client.h"
 #include "lib/ip.h"
@@ -41,6 +42,7 @@ struct link {
 	int ifindex;
 	char name[IFNAMSIZ];
 	bool attached, ext;
+	enum kxp_xdp_mode xdp; /* what attach_link attached (OFF: TC only) */
 };
 
 struct agent {
@@ -127,6 +129,28 @@ static bool is_ext_dev(const struct agent *a, const struct link *l)
 	return false;
 }
 
+/* Once at start: the kernel, what it lacks and the fallback for each, and
+ * what kxp loaded (the same facts as `kxp status` and the metrics). */
+static void log_capabilities(struct agent *a)
+{
+	const struct kxp_caps *c = kxp_probe();
+	uint32_t loaded = kxp_dp_loaded(a->dp);
+
+	pr_info("kernel %s; loaded: tc%s%s%s", c->kernel, (loaded & KXP_LOADED_XDP) ? " xdp" : "",
+		(loaded & KXP_LOADED_SOCK) ? " socket-hooks" : "",
+		(loaded & KXP_LOADED_NOLOOP) ? " (objects without bpf_loop)" : "");
+	for (int i = 0; i < KXP_CAP__COUNT; i++) {
+		const struct kxp_cap_desc *d = kxp_cap_desc(i);
+
+		if (!c->have[i] && d->need != KXP_NEED_CORE)
+			pr_info("kernel lacks %s (since %s): %s", d->name, d->since, d->without);
+	}
+	if (a->cfg->opts.xdp_mode != KXP_XDP_OFF && kxp_dp_xdp_error(a->dp)[0])
+		pr_warn("XDP off: %s; external devices are served by TC ingress", kxp_dp_xdp_error(a->dp));
+	if (a->cfg->opts.dp.cgroup_root && kxp_dp_sock_error(a->dp)[0])
+		pr_warn("socket LB off: %s", kxp_dp_sock_error(a->dp));
+}
+
 static const char *attach_err(int err)
 {
 	return err == -EBUSY ? "another program holds kxp's hook (not kxp's, left alone)" : strerror(-err);
@@ -143,25 +167,29 @@ static void attach_link(struct agent *a, struct link *l)
 	pod = !ext && is_pod_dev(a, l->name);
 	if (!ext && !pod)
 		return;
-	if (ext) {
-		enum kxp_xdp_mode used = KXP_XDP_OFF;
-
-		err = kxp_dp_attach_xdp(a->dp, l->ifindex, a->cfg->opts.xdp_mode, &used);
-		if (err) {
-			pr_warn("device %s: XDP: %s", l->name, attach_err(err));
-			return;
-		}
-		if (used != a->cfg->opts.xdp_mode)
-			pr_warn("device %s: the driver refused native XDP, attached in generic mode", l->name);
-	}
+	/* TC first: it serves the device whatever becomes of XDP */
 	err = kxp_dp_attach_tc(a->dp, l->ifindex);
 	if (err) {
 		pr_warn("device %s: TC ingress/egress: %s", l->name, attach_err(err));
 		return;
 	}
+	l->xdp = KXP_XDP_OFF;
+	if (ext) {
+		enum kxp_xdp_mode used = KXP_XDP_OFF;
+
+		err = kxp_dp_attach_xdp(a->dp, l->ifindex, a->cfg->opts.xdp_mode, &used);
+		if (err)
+			pr_warn("device %s: XDP: %s; TC ingress serves it", l->name, attach_err(err));
+		else if (a->cfg->opts.xdp_mode == KXP_XDP_NATIVE && used == KXP_XDP_GENERIC)
+			pr_warn("device %s: the driver refused native XDP, attached in generic mode", l->name);
+		l->xdp = used;
+	}
 	l->attached = true;
 	l->ext = ext;
-	pr_info("attached %s (%s)", l->name, ext ? "external: xdp + tc" : "pod: tc");
+	if (ext)
+		pr_info("attached %s (external: xdp %s, tc)", l->name, kxp_xdp_mode_name(l->xdp));
+	else
+		pr_info("attached %s (pod: tc)", l->name);
 }
 
 static struct link *link_find(struct agent *a, int ifindex)
@@ -589,6 +617,7 @@ int kxp_agent_run(struct kxp_agent_cfg *cfg)
 		       errbuf[0] ? errbuf : err == -EPROTO ? "pinned maps of another layout version" : strerror(-err));
 		goto out;
 	}
+	log_capabilities(&a);
 	err = kxp_engine_init(&a.eng, a.dp, &cfg->opts.node);
 	if (err)
 		goto out;

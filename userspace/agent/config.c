@@ -23,7 +23,7 @@ const char kxp_agent_help[] =
 	"                 [--node-name NAME] [--node-ip IP]... [--cluster-cidr CIDR]... [--service-cidr CIDR]...\n"
 	"                 [--nodeport-addresses { primary | CIDR[,CIDR]... }] [--masquerade-all]\n"
 	"                 [--lb-algorithm { random | rr | maglev }] [--external-dev DEV]... [--pod-dev PATTERN]...\n"
-	"                 [--xdp-mode { native | generic | off }]\n"
+	"                 [--xdp-mode { auto | native | generic | off }]\n"
 	"                 [--healthz-bind-address HOST:PORT] [--metrics-bind-address HOST:PORT]\n"
 	"                 [--backoff-min D] [--backoff-max D] [--watch-timeout D] [--stall-timeout D]\n"
 	"                 [--healthz-threshold D] [--page-limit N] [--max-line BYTES]\n"

@@ -40,6 +40,7 @@ int cli_take_output_flag(int argc, char **argv);
 #define KXP_VERSION "0.1.0"
 
 int cmd_stats(int argc, char **argv);    /* stats (per-reason counters) */
+int cmd_status(int argc, char **argv);   /* status (kernel capabilities, what an instance loaded) */
 int cmd_maglev(int argc, char **argv);   /* maglev show */
 int cmd_affinity(int argc, char **argv); /* affinity list */
 /* bpftool-style prefix matching: true if arg is a non-empty prefix of cmd. */

@@ -24,7 +24,7 @@ static const char sync_help[] =
 	"                [--service-cidr CIDR]... [--nodeport-addresses { primary | CIDR[,CIDR]... }]\n"
 	"                [--masquerade-all] [--lb-algorithm { random | rr | maglev }]\n"
 	"                [--snat-addr IP] [--snat-port-range MIN-MAX]\n"
-	"                [--external-dev DEV]... [--pod-dev DEV]... [--xdp-mode { native | generic | off }]\n"
+	"                [--external-dev DEV]... [--pod-dev DEV]... [--xdp-mode { auto | native | generic | off }]\n"
 	"                [--max-frontends N] [--max-backends N] [--max-slots N] [--max-ct N] [--max-snat N]\n"
 	"                [--maglev-table-size M]\n"
 	"                [--cgroup-root PATH [--socket-lb { host | all | off }]]\n"
@@ -157,7 +157,7 @@ static const char *sock_lb_name(int m)
 
 static const char *xdp_name(enum kxp_xdp_mode m)
 {
-	return m == KXP_XDP_NATIVE ? "native" : m == KXP_XDP_GENERIC ? "generic" : "off";
+	return kxp_xdp_mode_name(m);
 }
 
 /* Node addresses: --node-ip, else the Node object's, else the namespace's. */
@@ -263,6 +263,20 @@ int cmd_sync(int argc, char **argv)
 		att = cJSON_CreateArray();
 		warn = cJSON_CreateArray();
 	}
+	/* what the kernel refused is off, said once; the rest serves */
+	if (a.o.xdp_mode != KXP_XDP_OFF && a.o.n_ext && kxp_dp_xdp_error(dp)[0]) {
+		snprintf(line, sizeof(line), "XDP off: %s; external devices are served by TC ingress",
+			 kxp_dp_xdp_error(dp));
+		fprintf(stderr, "kxp: warning: %s\n", line);
+		if (warn)
+			cJSON_AddItemToArray(warn, cJSON_CreateString(line));
+	}
+	if (a.o.dp.cgroup_root && kxp_dp_sock_error(dp)[0]) {
+		snprintf(line, sizeof(line), "socket LB off: %s", kxp_dp_sock_error(dp));
+		fprintf(stderr, "kxp: warning: %s\n", line);
+		if (warn)
+			cJSON_AddItemToArray(warn, cJSON_CreateString(line));
+	}
 	for (size_t i = 0; i < a.o.n_ext + a.o.n_pod; i++) {
 		bool ext = i < a.o.n_ext;
 		const char *name = ext ? a.o.ext_devs[i] : a.o.pod_devs[i - a.o.n_ext];
@@ -270,6 +284,12 @@ int cmd_sync(int argc, char **argv)
 		enum kxp_xdp_mode used = KXP_XDP_OFF;
 		cJSON *o;
 
+		/* TC first: it serves the device whatever becomes of XDP */
+		err = kxp_dp_attach_tc(dp, idx);
+		if (err) {
+			cli_error("sync: device %s: TC ingress/egress: %s", name, attach_err(err));
+			goto out;
+		}
 		if (ext) {
 			err = kxp_dp_attach_xdp(dp, idx, a.o.xdp_mode, &used);
 			if (err) {
@@ -277,18 +297,13 @@ int cmd_sync(int argc, char **argv)
 				goto out;
 			}
 			a.xdp_used[i] = used;
-			if (used != a.o.xdp_mode) {
+			if (a.o.xdp_mode == KXP_XDP_NATIVE && used == KXP_XDP_GENERIC) {
 				snprintf(line, sizeof(line), "device %s: the driver refused native XDP, attached in generic mode",
 					 name);
 				fprintf(stderr, "kxp: warning: %s\n", line);
 				if (warn)
 					cJSON_AddItemToArray(warn, cJSON_CreateString(line));
 			}
-		}
-		err = kxp_dp_attach_tc(dp, idx);
-		if (err) {
-			cli_error("sync: device %s: TC ingress/egress: %s", name, attach_err(err));
-			goto out;
 		}
 		if (att) {
 			o = cJSON_CreateObject();
@@ -346,7 +361,8 @@ int cmd_sync(int argc, char **argv)
 			cJSON *so = cJSON_AddObjectToObject(doc, "socket_lb");
 
 			cJSON_AddStringToObject(so, "cgroup", a.o.dp.cgroup_root);
-			cJSON_AddStringToObject(so, "mode", sock_lb_name(a.o.dp.sock_lb));
+			cJSON_AddStringToObject(so, "mode",
+						kxp_dp_sock_error(dp)[0] ? "off" : sock_lb_name(a.o.dp.sock_lb));
 		}
 		cJSON_AddItemToObject(doc, "attached", att);
 		cJSON_AddItemToObject(doc, "warnings", warn);
@@ -362,10 +378,14 @@ int cmd_sync(int argc, char **argv)
 			printf(" %s", kxp_ip4_str(a.o.node.node_ips[i], ipb));
 		printf(" (from %s)\n", ip_source);
 		for (size_t i = 0; i < a.o.n_ext; i++)
-			printf("attached %s: xdp (%s), tc ingress+egress\n", a.o.ext_devs[i], xdp_name(a.xdp_used[i]));
+			if (a.xdp_used[i] == KXP_XDP_OFF)
+				printf("attached %s: tc ingress+egress (no xdp)\n", a.o.ext_devs[i]);
+			else
+				printf("attached %s: xdp (%s), tc ingress+egress\n", a.o.ext_devs[i],
+				       xdp_name(a.xdp_used[i]));
 		for (size_t i = 0; i < a.o.n_pod; i++)
 			printf("attached %s: tc ingress+egress\n", a.o.pod_devs[i]);
-		if (a.o.dp.cgroup_root)
+		if (a.o.dp.cgroup_root && !kxp_dp_sock_error(dp)[0])
 			printf("socket LB %s on cgroup %s\n", sock_lb_name(a.o.dp.sock_lb), a.o.dp.cgroup_root);
 		if (diags.n)
 			printf("%zu object(s) rejected (see above)\n", diags.n);

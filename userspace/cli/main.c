@@ -17,13 +17,14 @@ static const char usage_text[] =
 	"Usage: kxp [OPTIONS] OBJECT { COMMAND | help }\n"
 	"       kxp help\n"
 	"\n"
-	"OBJECT := { agent | sync | cleanup | svc | backend | ct | stats | trace | maglev | affinity |\n"
-	"           version }\n"
+	"OBJECT := { agent | sync | cleanup | status | svc | backend | ct | stats | trace | maglev |\n"
+	"           affinity | version }\n"
 	"OPTIONS := { --netns NAME | -o { json | table } | -d }\n"
 	"\n"
 	"  agent    the node daemon: watch the API server and keep the maps in step\n"
 	"  sync     write the state described by manifests into an instance's maps and attach\n"
 	"  cleanup  detach an instance and remove its pinned maps\n"
+	"  status   the kernel's capabilities; what an instance loaded, its fallbacks, devices, map fill\n"
 	"  svc      list frontends with their backends and counters\n"
 	"  backend  list backends\n"
 	"  ct       list conntrack entries\n"
@@ -72,6 +73,7 @@ static const struct cmd {
 	{ "help", cmd_help },	    { "agent", cmd_agent }, { "sync", cmd_sync },   { "cleanup", cmd_cleanup }, { "svc", cmd_svc },
 	{ "backend", cmd_backend }, { "ct", cmd_ct },	    { "stats", cmd_stats },	{ "trace", cmd_trace },
 	{ "version", cmd_version }, { "maglev", cmd_maglev }, { "affinity", cmd_affinity },
+	{ "status", cmd_status },
 };
 
 static bool exact(const struct cmd *c, const char *arg)

@@ -17,7 +17,10 @@ enum kxp_map_id {
 	KXP_MAP__COUNT,
 };
 
-enum kxp_xdp_mode { KXP_XDP_NATIVE, KXP_XDP_GENERIC, KXP_XDP_OFF };
+/* AUTO (the default): native where the driver takes it, else generic; no
+ * XDP at all (TC ingress alone) where the kernel refused the XDP object. */
+enum kxp_xdp_mode { KXP_XDP_NATIVE, KXP_XDP_GENERIC, KXP_XDP_OFF, KXP_XDP_AUTO };
+const char *kxp_xdp_mode_name(enum kxp_xdp_mode m);
 
 struct kxp_dp_opts {
 	const char *instance;       /* pins under /sys/fs/bpf/kxp-<instance> */
@@ -39,6 +42,11 @@ struct kxp_dp_opts {
 	 * 0 = the pinned instance's, else KXP_MAGLEV_M_DEF. A value different
 	 * from a pinned instance's is refused (-EINVAL): its tables are sized. */
 	uint32_t maglev_m;
+	/* appended: kernel probing. The TC object is always loaded; the XDP
+	 * object unless no_xdp (--xdp-mode off). A kernel that refuses the XDP
+	 * object or the socket hooks leaves them off (kxp_dp_xdp_error /
+	 * kxp_dp_sock_error say why), except with no_pin (tests load all). */
+	bool no_xdp;
 };
 
 struct kxp_dp;
@@ -56,10 +64,21 @@ const char *kxp_map_pin_name(enum kxp_map_id id);
 int kxp_dp_prog_xdp(const struct kxp_dp *dp);
 int kxp_dp_prog_tc_ingress(const struct kxp_dp *dp);
 int kxp_dp_prog_tc_egress(const struct kxp_dp *dp);
+/* What this handle loaded: KXP_FEAT_* given to the programs, KXP_LOADED_*
+ * objects, and why the XDP object / socket hooks are not loaded ("" when
+ * they are, or were not asked for). */
+uint32_t kxp_dp_features(const struct kxp_dp *dp);
+uint32_t kxp_dp_loaded(const struct kxp_dp *dp);
+const char *kxp_dp_xdp_error(const struct kxp_dp *dp);
+const char *kxp_dp_sock_error(const struct kxp_dp *dp);
 /* Trace copies: the result of the last run of a program (NULL if !trace). */
 const struct kxp_trace_res *kxp_dp_trace_res(const struct kxp_dp *dp, int stage);
 
-/* Attachments in the current network namespace. Idempotent (replace in place). */
+/* Attachments in the current network namespace. Idempotent (replace in place).
+ * XDP: *used is the mode attached (native or generic), or OFF when mode is
+ * OFF or this handle has no XDP object (the kernel refused it: external
+ * traffic is then served by TC ingress; kxp's own earlier XDP program is
+ * detached either way). */
 int kxp_dp_attach_xdp(struct kxp_dp *dp, int ifindex, enum kxp_xdp_mode mode, enum kxp_xdp_mode *used);
 int kxp_dp_attach_tc(struct kxp_dp *dp, int ifindex);   /* ingress + egress */
 /* A device went away (and the kernel dropped our programs with it): forget
@@ -120,6 +139,19 @@ int kxp_dp_apply_service(struct kxp_dp *dp, const char *svc, const struct kxp_de
 /* Where attachments are recorded, one file per instance (text, one line per
  * device and network namespace): detach and qdisc ownership for cleanup. */
 #define KXP_STATE_DIR "/run/kxp"
+
+/* The devices an instance attached to (its record), for `kxp status`:
+ * here is true for the current network namespace. Returns the count (at
+ * most max filled), or -errno. */
+struct kxp_dp_att {
+	char ifname[16];
+	int ifindex;
+	enum kxp_xdp_mode xdp; /* OFF: TC only */
+	bool tc, here;
+};
+int kxp_dp_attachments(const char *instance, struct kxp_dp_att *out, size_t max);
+/* Entries in a hash map (walks its keys), or -1. */
+long kxp_map_count(int fd);
 
 /* Detach everything instance made (in the current netns) and unpin its
  * directory. Idempotent. */

@@ -28,6 +28,10 @@ struct kxp_dp {
 	uint32_t map_max[KXP_MAP__COUNT];
 	uint32_t maglev_m;           /* entries per Maglev table (kxp_config.maglev_m) */
 	struct kxp_wcache *wc;       /* writer's mirror of the maps, built on first apply */
+	uint32_t features;           /* KXP_FEAT_* given to the loaded objects */
+	uint32_t loaded;             /* KXP_LOADED_* (kxp_config.loaded) */
+	char xdp_err[1024];           /* why the XDP object is not loaded ("" if it is, or was not asked for) */
+	char sock_err[1024];          /* why the socket hooks are not loaded */
 };
 
 void kxp_wcache_free(struct kxp_wcache *wc);

@@ -1,6 +1,9 @@
-/* Loader: open the XDP and TC skeletons (and the socket hooks' when asked),
- * create or adopt the pinned maps of an instance
- * (/sys/fs/bpf/kxp-<instance>/<map name>), load, pin. */
+/* Loader: probe the kernel (probe.c), open the TC skeleton (it creates or
+ * adopts the pinned maps of an instance, /sys/fs/bpf/kxp-<instance>/<map
+ * name>), then the XDP one and the socket hooks' when asked, each given the
+ * features the kernel offers; load, pin. TC is required; a kernel that
+ * refuses the XDP object or the socket hooks leaves that part off, with
+ * the reason kept for the caller to report. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,9 +22,12 @@
 
 #include "kxp_sock.skel.h"
 #include "kxp_tc.skel.h"
+#include "kxp_tc_noloop.skel.h"
 #include "kxp_xdp.skel.h"
+#include "kxp_xdp_noloop.skel.h"
 
 #include "dataplane/dp_internal.h"
+#include "dataplane/probe.h"
 #include "lb/maglev.h"
 
 /* What a pinned map must look like to be adopted without loading an object
@@ -234,11 +240,127 @@ static uint32_t default_size(enum kxp_map_id id, const struct kxp_dp_opts *o)
 	}
 }
 
+/* The objects built without bpf_loop (kernels before 5.17) have the same
+ * maps, programs and globals as the default ones: open the default
+ * skeleton with their ELF image, so one skeleton type serves both. */
+static struct kxp_tc_bpf *tc_open(bool noloop)
+{
+	struct kxp_tc_bpf *obj = calloc(1, sizeof(*obj));
+	int err;
+
+	if (!obj)
+		return NULL;
+	err = kxp_tc_bpf__create_skeleton(obj);
+	if (!err && noloop)
+		obj->skeleton->data = (void *)kxp_tc_noloop_bpf__elf_bytes(&obj->skeleton->data_sz);
+	if (!err)
+		err = bpf_object__open_skeleton(obj->skeleton, NULL);
+	if (err) {
+		kxp_tc_bpf__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
+}
+
+static struct kxp_xdp_bpf *xdp_open(bool noloop)
+{
+	struct kxp_xdp_bpf *obj = calloc(1, sizeof(*obj));
+	int err;
+
+	if (!obj)
+		return NULL;
+	err = kxp_xdp_bpf__create_skeleton(obj);
+	if (!err && noloop)
+		obj->skeleton->data = (void *)kxp_xdp_noloop_bpf__elf_bytes(&obj->skeleton->data_sz);
+	if (!err)
+		err = bpf_object__open_skeleton(obj->skeleton, NULL);
+	if (err) {
+		kxp_xdp_bpf__destroy(obj);
+		errno = -err;
+		return NULL;
+	}
+	return obj;
+}
+
+/* The verifier's last words while an object loads: libbpf prints the log of
+ * a refused program between BEGIN/END PROG LOAD LOG markers; keep the last
+ * lines that say why (not the statistics after them). */
+static char vlog_tail[640];
+static libbpf_print_fn_t vlog_prev;
+
+static int vlog_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char *msg = NULL, *begin, *end, *line, *save = NULL;
+	const char *keep[4] = {};
+	int n = 0, ret = 0;
+	va_list ap2;
+
+	va_copy(ap2, ap);
+	if (vasprintf(&msg, fmt, ap2) < 0)
+		msg = NULL;
+	va_end(ap2);
+	if (msg && (begin = strstr(msg, "-- BEGIN PROG LOAD LOG --")) && (end = strstr(begin, "-- END PROG LOAD LOG --"))) {
+		*end = '\0';
+		for (line = strtok_r(begin + 25, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			if (!*line || !strncmp(line, "processed ", 10) || !strncmp(line, "verification time", 17) ||
+			    !strncmp(line, "stack depth", 11) || line[0] == ';')
+				continue;
+			if (n == 4)
+				memmove(keep, keep + 1, sizeof(keep[0]) * 3), n = 3;
+			keep[n++] = line;
+		}
+		vlog_tail[0] = '\0';
+		for (int k = 0; k < n; k++)
+			snprintf(vlog_tail + strlen(vlog_tail), sizeof(vlog_tail) - strlen(vlog_tail), "%s%s",
+				 k ? " | " : "", keep[k]);
+	}
+	free(msg);
+	if (vlog_prev)
+		ret = vlog_prev(level, fmt, ap);
+	return ret;
+}
+
+/* Load one object; on failure a one-line reason naming the kernel and the
+ * verifier's last lines. */
+static int load_obj(struct bpf_object_skeleton *skel, const struct kxp_caps *caps, const char *what, char *why,
+		    size_t len)
+{
+	int err;
+
+	vlog_tail[0] = '\0';
+	vlog_prev = libbpf_set_print(vlog_print);
+	err = bpf_object__load_skeleton(skel); /* loads, then maps .bss/.rodata */
+	libbpf_set_print(vlog_prev);
+	if (err)
+		snprintf(why, len, "kernel %s refused %s: %s%s%s", caps->kernel, what, strerror(-err),
+			 vlog_tail[0] ? "; verifier: " : "", vlog_tail);
+	return err;
+}
+
+/* Reuse every map of the TC object (created or adopted) in another object. */
+static int share_maps(struct kxp_dp *dp, struct bpf_object *obj, const char *what, char *why, size_t len)
+{
+	for (int i = 0; i < KXP_MAP__COUNT; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, map_desc[i].name);
+		int err = m ? bpf_map__reuse_fd(m, dp->map_fd[i]) : -ENOENT;
+
+		if (err) {
+			snprintf(why, len, "map %s: cannot share it with %s: %s", map_desc[i].name, what,
+				 strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 {
-	bool reused[KXP_MAP__COUNT] = {};
+	bool reused[KXP_MAP__COUNT] = {}, noloop, want_xdp, want_sock;
+	const struct kxp_caps *caps;
 	struct kxp_dp *dp;
-	int err, i, mg_tmpl = -1;
+	int err, i, mg_tmpl = -1, missing;
+	char why[1000];
 
 	*out = NULL;
 	if (!o->no_pin && !kxp_instance_name_ok(o->instance)) {
@@ -264,21 +386,39 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 		}
 	}
 
-	dp->xdp = kxp_xdp_bpf__open();
-	dp->tc = kxp_tc_bpf__open();
-	/* test_run cannot run sock_addr programs: never part of a trace copy */
-	if (o->cgroup_root && !o->trace)
-		dp->sock = kxp_sock_bpf__open();
-	if (!dp->xdp || !dp->tc || (o->cgroup_root && !o->trace && !dp->sock)) {
-		err = errno ? -errno : -ENOMEM;
-		set_err(o, "cannot open the BPF objects: %s", strerror(-err));
+	caps = kxp_probe();
+	missing = kxp_caps_missing(caps, KXP_NEED_CORE);
+	if (missing >= 0) {
+		set_err(o, "kernel %s lacks %s (since %s), which kxp needs; kxp supports Linux %s and later",
+			caps->kernel, kxp_cap_desc(missing)->name, kxp_cap_desc(missing)->since, KXP_MIN_KERNEL);
+		err = -EOPNOTSUPP;
 		goto fail;
 	}
-	if (o->trace) {
-		/* rodata differs per copy; the program tags still match the attached ones */
-		dp->xdp->rodata->kxp_trace_mode = 1;
-		dp->tc->rodata->kxp_trace_mode = 1;
+	dp->features = kxp_caps_features(caps);
+	noloop = !(dp->features & KXP_FEAT_BPF_LOOP);
+	dp->loaded = KXP_LOADED_TC | (noloop ? KXP_LOADED_NOLOOP : 0);
+	want_xdp = !o->no_xdp;
+	if (want_xdp && (missing = kxp_caps_missing(caps, KXP_NEED_XDP)) >= 0) {
+		snprintf(dp->xdp_err, sizeof(dp->xdp_err), "kernel %s lacks %s", caps->kernel,
+			 kxp_cap_desc(missing)->name);
+		want_xdp = false;
 	}
+	/* test_run cannot run sock_addr programs: never part of a trace copy */
+	want_sock = o->cgroup_root && !o->trace;
+	if (want_sock && (missing = kxp_caps_missing(caps, KXP_NEED_SOCK)) >= 0) {
+		snprintf(dp->sock_err, sizeof(dp->sock_err), "kernel %s lacks %s", caps->kernel,
+			 kxp_cap_desc(missing)->name);
+		want_sock = false;
+	}
+
+	dp->tc = tc_open(noloop);
+	if (!dp->tc) {
+		err = errno ? -errno : -ENOMEM;
+		set_err(o, "cannot open the TC object: %s", strerror(-err));
+		goto fail;
+	}
+	dp->tc->rodata->kxp_features = dp->features;
+	dp->tc->rodata->kxp_trace_mode = o->trace; /* tags still match the attached programs */
 
 	err = choose_maglev_m(dp, o);
 	if (err)
@@ -288,14 +428,13 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 	 * inner map has no object): give it one of the instance's size. */
 	mg_tmpl = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kxp_mg_tmpl", sizeof(__u32), sizeof(struct kxp_mg_pair),
 				 KXP_MAGLEV_PAIRS(dp->maglev_m), NULL);
-	if (mg_tmpl < 0 || (err = bpf_map__set_inner_map_fd(dp->xdp->maps.kxp_maglev, mg_tmpl)) ||
-	    (err = bpf_map__set_inner_map_fd(dp->tc->maps.kxp_maglev, mg_tmpl))) {
+	if (mg_tmpl < 0 || (err = bpf_map__set_inner_map_fd(dp->tc->maps.kxp_maglev, mg_tmpl))) {
 		err = mg_tmpl < 0 ? -errno : err;
 		set_err(o, "kxp_maglev: cannot set its inner map template: %s", strerror(-err));
 		goto fail;
 	}
 	for (i = 0; i < KXP_MAP__COUNT; i++) {
-		struct bpf_map *map = bpf_object__find_map_by_name(dp->xdp->obj, map_desc[i].name);
+		struct bpf_map *map = bpf_object__find_map_by_name(dp->tc->obj, map_desc[i].name);
 		int fd = -ENOENT;
 
 		if (!map) {
@@ -333,57 +472,80 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 		}
 	}
 
-	err = kxp_xdp_bpf__load(dp->xdp);
+	/* TC first: it creates (or adopts) every map; the others share them. */
+	err = load_obj(dp->tc->skeleton, caps, "the TC programs", why, sizeof(why));
 	if (err) {
-		set_err(o, "cannot load the XDP program: %s", strerror(-err));
+		set_err(o, "%s", why);
 		goto fail;
 	}
-	/* Both objects share every map, pinned or not. */
 	for (i = 0; i < KXP_MAP__COUNT; i++) {
-		struct bpf_map *xm = bpf_object__find_map_by_name(dp->xdp->obj, map_desc[i].name);
 		struct bpf_map *tm = bpf_object__find_map_by_name(dp->tc->obj, map_desc[i].name);
 
-		if (!tm) {
-			set_err(o, "TC object has no map %s", map_desc[i].name);
-			err = -ENOENT;
-			goto fail;
-		}
-		err = bpf_map__reuse_fd(tm, bpf_map__fd(xm));
-		if (err) {
-			set_err(o, "map %s: cannot share it with the TC object: %s", map_desc[i].name, strerror(-err));
-			goto fail;
-		}
-		dp->map_fd[i] = bpf_map__fd(xm);
-		dp->map_max[i] = bpf_map__max_entries(xm);
+		dp->map_fd[i] = bpf_map__fd(tm);
+		dp->map_max[i] = bpf_map__max_entries(tm);
 	}
-	err = kxp_tc_bpf__load(dp->tc);
-	if (err) {
-		set_err(o, "cannot load the TC programs: %s", strerror(-err));
-		goto fail;
-	}
-	if (dp->sock) {
-		for (i = 0; i < KXP_MAP__COUNT; i++) {
-			struct bpf_map *sm = bpf_object__find_map_by_name(dp->sock->obj, map_desc[i].name);
 
-			if (!sm || (err = bpf_map__reuse_fd(sm, dp->map_fd[i]))) {
-				err = sm ? err : -ENOENT;
-				set_err(o, "map %s: cannot share it with the socket hooks: %s", map_desc[i].name,
-					strerror(-err));
+	if (want_xdp) {
+		dp->xdp = xdp_open(noloop);
+		err = dp->xdp ? 0 : (errno ? -errno : -ENOMEM);
+		if (!err) {
+			dp->xdp->rodata->kxp_features = dp->features;
+			dp->xdp->rodata->kxp_trace_mode = o->trace;
+			err = bpf_map__set_inner_map_fd(dp->xdp->maps.kxp_maglev, mg_tmpl);
+		}
+		if (!err)
+			err = share_maps(dp, dp->xdp->obj, "the XDP object", why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "cannot open the XDP object: %s", strerror(-err));
+		if (!err)
+			err = load_obj(dp->xdp->skeleton, caps, "the XDP program", why, sizeof(why));
+		if (err) {
+			/* a test loads everything; a node serves through TC alone */
+			if (o->no_pin) {
+				set_err(o, "%s", why);
 				goto fail;
 			}
+			snprintf(dp->xdp_err, sizeof(dp->xdp_err), "%s", why);
+			kxp_xdp_bpf__destroy(dp->xdp);
+			dp->xdp = NULL;
+		} else {
+			dp->loaded |= KXP_LOADED_XDP;
 		}
-		err = kxp_sock_bpf__load(dp->sock);
+	}
+	if (want_sock) {
+		dp->sock = kxp_sock_bpf__open();
+		err = dp->sock ? 0 : (errno ? -errno : -ENOMEM);
+		if (!err) {
+			dp->sock->rodata->kxp_features = dp->features;
+			err = share_maps(dp, dp->sock->obj, "the socket hooks", why, sizeof(why));
+		} else {
+			snprintf(why, sizeof(why), "cannot open the socket hooks: %s", strerror(-err));
+		}
+		if (!err)
+			err = load_obj(dp->sock->skeleton, caps, "the socket hooks (cgroup connect4/sendmsg4/recvmsg4/getpeername4)",
+				       why, sizeof(why));
 		if (err) {
-			set_err(o, "cannot load the socket hooks (cgroup connect4/sendmsg4/recvmsg4/getpeername4): %s",
-				strerror(-err));
-			goto fail;
+			snprintf(dp->sock_err, sizeof(dp->sock_err), "%s", why);
+			kxp_sock_bpf__destroy(dp->sock);
+			dp->sock = NULL;
+		} else {
+			dp->loaded |= KXP_LOADED_SOCK;
 		}
 	}
 
-	if (!reused[KXP_MAP_CONFIG] && !o->trace) {
-		struct kxp_config cfg = { .layout_version = KXP_LAYOUT_VERSION, .maglev_m = dp->maglev_m };
+	if (!o->trace) {
+		struct kxp_config cfg = {};
 		__u32 zero = 0;
 
+		/* what this process loaded, for `kxp status` (the writer keeps it) */
+		if (reused[KXP_MAP_CONFIG] && bpf_map_lookup_elem(dp->map_fd[KXP_MAP_CONFIG], &zero, &cfg))
+			memset(&cfg, 0, sizeof(cfg));
+		if (!reused[KXP_MAP_CONFIG]) {
+			cfg.layout_version = KXP_LAYOUT_VERSION;
+			cfg.maglev_m = dp->maglev_m;
+		}
+		cfg.features = dp->features;
+		cfg.loaded = dp->loaded;
 		if (bpf_map_update_elem(dp->map_fd[KXP_MAP_CONFIG], &zero, &cfg, BPF_ANY)) {
 			err = -errno;
 			set_err(o, "cannot initialise kxp_config: %s", strerror(-err));
@@ -530,4 +692,24 @@ const struct kxp_trace_res *kxp_dp_trace_res(const struct kxp_dp *dp, int stage)
 	if (stage == 2 || stage == 3)
 		return &dp->tc->bss->kxp_trace_res;
 	return NULL;
+}
+
+uint32_t kxp_dp_features(const struct kxp_dp *dp)
+{
+	return dp ? dp->features : 0;
+}
+
+uint32_t kxp_dp_loaded(const struct kxp_dp *dp)
+{
+	return dp ? dp->loaded : 0;
+}
+
+const char *kxp_dp_xdp_error(const struct kxp_dp *dp)
+{
+	return dp ? dp->xdp_err : "";
+}
+
+const char *kxp_dp_sock_error(const struct kxp_dp *dp)
+{
+	return dp ? dp->sock_err : "";
 }

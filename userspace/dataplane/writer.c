@@ -869,6 +869,8 @@ static int write_config_nodeips(struct apply_ctx *c, const struct kxp_desired *d
 
 	cfg.layout_version = KXP_LAYOUT_VERSION;
 	cfg.maglev_m = c->dp->maglev_m;
+	cfg.features = c->dp->features;
+	cfg.loaded = c->dp->loaded;
 	if (memcmp(&cfg, &c->wc->cfg, sizeof(cfg))) {
 		err = upd(c, KXP_MAP_CONFIG, &zero, &cfg);
 		if (err)

@@ -20,6 +20,7 @@
 #include <kxp/abi.h>
 
 #include "agent/config.h"
+#include "dataplane/probe.h"
 #include "dataplane/trace.h"
 
 const double kxp_hist_bounds[KXP_HIST_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -211,21 +212,27 @@ static void hist_out(struct sbuf *b, const char *name, const char *labels, const
 		  (unsigned long long)h->count);
 }
 
-static long map_entries(int fd)
-{
-	uint8_t key[64], next[64];
-	void *prev = NULL;
-	long n = 0;
-
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(key, next, sizeof(key));
-		prev = key;
-		n++;
-	}
-	return n;
-}
-
 static const char *const kind_name[KXP_K8S__KINDS] = { "service", "endpointslice", "node" };
+
+/* What the kernel offers and what this process loaded (`kxp status`). */
+static void caps_out(struct kxp_http *h, struct sbuf *b)
+{
+	const struct kxp_caps *c = kxp_probe();
+	uint32_t loaded = kxp_dp_loaded(h->dp);
+	static const char *const need[] = { "core", "xdp", "socket-lb", "fallback" };
+
+	sb_printf(b, "# HELP kxp_kernel_capability Whether the running kernel offers a facility kxp probes (1) or not (0).\n"
+		     "# TYPE kxp_kernel_capability gauge\n");
+	for (int i = 0; i < KXP_CAP__COUNT; i++)
+		sb_printf(b, "kxp_kernel_capability{capability=\"%s\",needed_by=\"%s\",kernel=\"%s\"} %d\n",
+			  kxp_cap_desc(i)->name, need[kxp_cap_desc(i)->need], c->kernel, c->have[i] ? 1 : 0);
+	sb_printf(b, "# HELP kxp_dataplane_loaded Which BPF objects this agent loaded (0: refused or not asked for).\n"
+		     "# TYPE kxp_dataplane_loaded gauge\n");
+	sb_printf(b, "kxp_dataplane_loaded{object=\"tc\"} %d\n", (loaded & KXP_LOADED_TC) ? 1 : 0);
+	sb_printf(b, "kxp_dataplane_loaded{object=\"xdp\"} %d\n", (loaded & KXP_LOADED_XDP) ? 1 : 0);
+	sb_printf(b, "kxp_dataplane_loaded{object=\"socket_hooks\"} %d\n", (loaded & KXP_LOADED_SOCK) ? 1 : 0);
+	sb_printf(b, "kxp_dataplane_loaded{object=\"bpf_loop\"} %d\n", (loaded & KXP_LOADED_NOLOOP) ? 0 : 1);
+}
 
 static void maps_out(struct kxp_http *h, struct sbuf *b)
 {
@@ -250,7 +257,7 @@ static void maps_out(struct kxp_http *h, struct sbuf *b)
 
 		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
 			continue;
-		sb_printf(b, "kxp_map_entries{map=\"%s\"} %ld\n", kxp_map_pin_name(hashes[i]), map_entries(fd));
+		sb_printf(b, "kxp_map_entries{map=\"%s\"} %ld\n", kxp_map_pin_name(hashes[i]), kxp_map_count(fd));
 		sb_printf(b, "kxp_map_max_entries{map=\"%s\"} %u\n", kxp_map_pin_name(hashes[i]), info.max_entries);
 	}
 	if (ncpu <= 0)
@@ -366,8 +373,10 @@ char *kxp_http_metrics_text(struct kxp_http *h, size_t *len)
 	sb_printf(&b, "# TYPE kxp_watch_errors_total counter\n");
 	for (int k = 0; k < KXP_K8S__KINDS; k++)
 		sb_printf(&b, "kxp_watch_errors_total{kind=\"%s\"} %llu\n", kind_name[k], (unsigned long long)s.refl[k].errors);
-	if (h->dp)
+	if (h->dp) {
 		maps_out(h, &b);
+		caps_out(h, &b);
+	}
 	if (b.oom) {
 		free(b.p);
 		return NULL;

@@ -51,7 +51,7 @@ void kxp_nodeopts_defaults(struct kxp_nodeopts *o)
 	memset(o, 0, sizeof(*o));
 	o->node.nodeport_primary = true;
 	o->node.default_algo = KXP_ALGO_RANDOM;
-	o->xdp_mode = KXP_XDP_NATIVE;
+	o->xdp_mode = KXP_XDP_AUTO;
 	o->dp.sock_lb = KXP_SOCK_HOST;
 }
 
@@ -155,16 +155,19 @@ int kxp_nodeopts_algo(struct kxp_nodeopts *o, const char *what, const char *s)
 
 int kxp_nodeopts_xdp(struct kxp_nodeopts *o, const char *what, const char *s)
 {
-	if (!strcmp(s, "native"))
+	if (!strcmp(s, "auto"))
+		o->xdp_mode = KXP_XDP_AUTO;
+	else if (!strcmp(s, "native"))
 		o->xdp_mode = KXP_XDP_NATIVE;
 	else if (!strcmp(s, "generic"))
 		o->xdp_mode = KXP_XDP_GENERIC;
 	else if (!strcmp(s, "off"))
 		o->xdp_mode = KXP_XDP_OFF;
 	else {
-		report(o, false, "%s: \"%s\" is not native, generic or off", what, s);
+		report(o, false, "%s: \"%s\" is not auto, native, generic or off", what, s);
 		return -EINVAL;
 	}
+	o->dp.no_xdp = o->xdp_mode == KXP_XDP_OFF; /* off loads no XDP object */
 	return 0;
 }
 
