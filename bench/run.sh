@@ -54,6 +54,16 @@ mkdir -p "$dir/fragments" "$dir/logs"
 
 # ---- the machine, recorded in every result file ---------------------------
 first_line() { "$@" 2>/dev/null | head -n1 || true; }
+# The datapath this kernel gets (kxp probes it before every load, as the
+# scenarios' loads do): which optional capabilities are off and so which
+# fallbacks every kxp figure of this run was measured with.
+kxp_path()
+{
+	"$BENCH_BUILD/kxp" -o json status 2>/dev/null | jq -r '
+		[.capabilities[] | select(.available == false and .needed_by != "core")] as $off |
+		if ($off | length) == 0 then "every optional capability (bpf_loop, coarse clock, XDP metadata, set_retval)"
+		else "without " + ([$off[] | "\(.name) (\(.without))"] | join("; ")) end' || echo unknown
+}
 machine=$(jq -n \
 	--arg kernel "$(uname -r)" \
 	--arg arch "$(uname -m)" \
@@ -66,8 +76,10 @@ machine=$(jq -n \
 	--arg libbpf "$(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null || pkg-config --modversion libbpf 2>/dev/null || true)" \
 	--arg kxp "$(git describe --always --dirty 2>/dev/null || echo unknown)" \
 	--arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+	--arg path "$(kxp_path)" \
 	'{kernel: $kernel, arch: $arch, nproc: ($nproc | tonumber), cpu_model: $cpu, os: $os,
-	  clang: $clang, gcc: $gcc, bpftool: $bpftool, libbpf: $libbpf, kxp_commit: $kxp, date: $date}')
+	  clang: $clang, gcc: $gcc, bpftool: $bpftool, libbpf: $libbpf, kxp_commit: $kxp, date: $date,
+	  kxp_path: $path}')
 echo "$machine" >"$dir/machine.json"
 
 # ---- scenarios -----------------------------------------------------------------

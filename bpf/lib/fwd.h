@@ -21,8 +21,9 @@
  * only sends what the entries allow: XDP_TX where TX is allowed, else a
  * redirect to the ingress device itself where redirect into it is (a veth with
  * a GRO peer), else TC; a redirect only into a device whose entry allows it.
- * An ingress device with no entry (BPF_PROG_TEST_RUN fixtures, a trace copy,
- * which has its own empty map) keeps the unprobed rules above.
+ * An ingress device with no entry (BPF_PROG_TEST_RUN fixtures) keeps the
+ * unprobed rules above. The map is pinned with the instance, so a trace copy
+ * decides as the attached program does.
  * TC: FIB lookup without neighbour (SKIP_NEIGH), then bpf_redirect_neigh to
  * the egress device, which resolves the neighbour itself. A packet with DF
  * that exceeds the egress MTU is answered with ICMP fragmentation needed
@@ -42,24 +43,6 @@
 #define AF_INET 2
 #endif
 
-/* kxp_fwddev values (written by userspace/dataplane/attach.c, which keeps
- * the same numbers): what XDP may do with a frame leaving by that device. */
-#define KXP_FWD_PROBED 0x1   /* the entry exists: the device was probed */
-#define KXP_FWD_TX 0x2       /* XDP_TX back out of it (as ingress) works */
-#define KXP_FWD_REDIRECT 0x4 /* XDP_REDIRECT into it works */
-#define KXP_FWD_GENERIC 0x8  /* kxp's XDP runs there in generic mode: TX and
-			      * redirect to any device go through the stack's
-			      * xmit path and always work */
-
-/* Devices probed at attach: ifindex -> KXP_FWD_*, written by attach before
- * the program goes on the device. One map per loaded object, not pinned (a
- * trace copy has its own, empty one; the TC object carries an unused one). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, __u32);
-} kxp_fwddev SEC(".maps");
 
 /* XDP: the action forwarding the translated packet, or -1 for "hand it to
  * TC". Fills f (MAC addresses, and the device to redirect to) on success. */

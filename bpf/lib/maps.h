@@ -191,4 +191,12 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } kxp_spname SEC(".maps");
 
+/* Devices probed at attach: ifindex -> KXP_FWD_* (what XDP may send there). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KXP_DEF_MAX_FWDDEV);
+	__type(key, __u32);
+	__type(value, __u32);
+} kxp_fwddev SEC(".maps");
+
 #endif

@@ -246,6 +246,17 @@ struct kxp_config {
 	__u32 reserved[11];
 };
 
+/* kxp_fwddev: ifindex -> KXP_FWD_*, what XDP may do with a frame leaving by
+ * that device, probed by attach (userspace/dataplane/attach.c) before kxp's
+ * XDP program goes on it. A device without an entry keeps the unprobed
+ * rules (bpf/lib/fwd.h). */
+#define KXP_FWD_PROBED 0x1   /* the entry exists: the device was probed */
+#define KXP_FWD_TX 0x2       /* XDP_TX back out of it (as ingress) works */
+#define KXP_FWD_REDIRECT 0x4 /* XDP_REDIRECT into it works */
+#define KXP_FWD_GENERIC 0x8  /* kxp's XDP runs there in generic mode: TX and redirect
+			      * go through the stack's xmit path and always work */
+#define KXP_DEF_MAX_FWDDEV 256
+
 /* kxp_config.loaded (0 = written by a kxp before probing existed). */
 #define KXP_LOADED_TC (1u << 0)     /* always, once set */
 #define KXP_LOADED_XDP (1u << 1)    /* the XDP object loaded (--xdp-mode not off, kernel accepted it) */
@@ -391,6 +402,8 @@ struct kxp_sock_val {
 #define KXP_PIN_AFFINITY "kxp_affinity4"
 #define KXP_PIN_MEMBER "kxp_member4"
 #define KXP_PIN_SPNAME "kxp_spname"
+/* Appended with kernel probing: what XDP may send through a device. */
+#define KXP_PIN_FWDDEV "kxp_fwddev"
 #define KXP_DEF_MAX_AFFINITY 131072 /* kxp_affinity4 (LRU) */
 
 /* Maglev table size M: prime, 251..131071; default 16381 (64 KiB a table). */

@@ -237,6 +237,20 @@ case_plain_ports()
 	case_attach native
 }
 
+# kxp trace reads the instance's pinned kxp_fwddev as the attached program
+# does: on plain ports XDP can send nothing, so every masqueraded new flow
+# (local or remote backend) is decided again and sent by TC ingress.
+case_trace_plain_ports()
+{
+	local sp out stage
+	for sp in 41000 41001 41002 41003 41004 41005; do
+		out=$(kxe_trace node1 --from external --dev eth0 --proto tcp --src "$EXT_IP:$sp" --dst "$NODE1_IP:$NP_TCP")
+		stage=$(jq -r .stage <<<"$out")
+		[ "$(jq -r .verdict <<<"$out")" = forward ] || fail "trace $sp: verdict not forward: ${out:0:300}" || return
+		[ "$stage" = tc-ingress ] || fail "trace $sp: stage $stage, want tc-ingress (XDP cannot send on plain ports): ${out:0:300}" || return
+	done
+}
+
 # ext -> NODE:NodePort eTP=Local: only the node's own backend, client kept.
 case_ext_nodeport_local()
 {
@@ -265,6 +279,7 @@ for KXE_XDP_MODE in native generic; do
 done
 KXE_XDP_MODE=native
 kxe_case native_plain_ports/attach case_plain_ports
+kxe_case native_plain_ports/trace_stage case_trace_plain_ports
 for proto in tcp udp; do
 	kxe_case "native_plain_ports/ext_nodeport_cluster_node1_$proto" case_ext_nodeport_cluster "$proto" node1 tc
 	kxe_case "native_plain_ports/ext_nodeport_cluster_node2_$proto" case_ext_nodeport_cluster "$proto" node2 tc

@@ -35,7 +35,6 @@
 #include <kxp/abi.h>
 
 #include "kxp_sock.skel.h"
-#include "kxp_xdp.skel.h"
 
 #include "dataplane/dp_internal.h"
 #include "lib/netlink.h"
@@ -286,6 +285,8 @@ int kxp_dp_forget_dev(struct kxp_dp *dp, int ifindex)
 	size_t keep = 0;
 	int err;
 
+	if (dp->map_fd[KXP_MAP_FWDDEV] >= 0) /* a later device may get the index */
+		bpf_map_delete_elem(dp->map_fd[KXP_MAP_FWDDEV], &(__u32){ (__u32)ifindex });
 	if (dp->no_pin)
 		return 0;
 	err = state_load(dp->instance, &l);
@@ -306,11 +307,6 @@ int kxp_dp_forget_dev(struct kxp_dp *dp, int ifindex)
 
 /* ---- what XDP may send through a device (kxp_fwddev, bpf/lib/fwd.h) ----- */
 
-/* The values of bpf/lib/fwd.h. */
-#define KXP_FWD_PROBED 0x1
-#define KXP_FWD_TX 0x2
-#define KXP_FWD_REDIRECT 0x4
-#define KXP_FWD_GENERIC 0x8
 
 /* include/uapi/linux/netdev.h (Linux 6.3+; not in Debian 12's headers) */
 #define KXP_NETDEV_CMD_DEV_GET 1
@@ -545,15 +541,15 @@ static uint32_t fwd_probe(int ifindex, enum kxp_xdp_mode mode)
 	return v;
 }
 
-/* Write the device's kxp_fwddev entry in the loaded XDP object before its
- * program goes on the device (KXP_XDP_OFF: delete it). */
+/* Write the device's kxp_fwddev entry before kxp's XDP program goes on the
+ * device (KXP_XDP_OFF: delete it). */
 static int fwd_record(struct kxp_dp *dp, int ifindex, enum kxp_xdp_mode mode)
 {
-	int fd = dp->xdp ? bpf_map__fd(dp->xdp->maps.kxp_fwddev) : -1;
+	int fd = dp->map_fd[KXP_MAP_FWDDEV];
 	__u32 key = (__u32)ifindex, v;
 
 	if (fd < 0)
-		return 0; /* no XDP object: nothing runs there to read it */
+		return 0;
 	if (mode == KXP_XDP_OFF)
 		return bpf_map_delete_elem(fd, &key) && errno != ENOENT ? -errno : 0;
 	v = fwd_probe(ifindex, mode);

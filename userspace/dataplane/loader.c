@@ -57,6 +57,7 @@ static const struct {
 	[KXP_MAP_MEMBER] = { KXP_PIN_MEMBER, BPF_MAP_TYPE_HASH, sizeof(struct kxp_member_key), sizeof(__u32) },
 	[KXP_MAP_AFFINITY] = { KXP_PIN_AFFINITY, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_aff_key), sizeof(struct kxp_aff_val) },
 	[KXP_MAP_SPNAME] = { KXP_PIN_SPNAME, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct kxp_spname) },
+	[KXP_MAP_FWDDEV] = { KXP_PIN_FWDDEV, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(__u32) },
 };
 
 const char *kxp_map_pin_name(enum kxp_map_id id)
@@ -615,6 +616,9 @@ int kxp_dp_open_pinned(struct kxp_dp **out, const char *instance)
 		__u32 len = sizeof(info);
 		int fd = pin_open(dp, i);
 
+		/* an instance pinned before kernel probing has no kxp_fwddev */
+		if (fd == -ENOENT && i == KXP_MAP_FWDDEV)
+			continue;
 		if (fd < 0) {
 			err = fd;
 			goto fail;
