@@ -27,10 +27,12 @@ case_established_survives_takeover()
 	kxe_probe "$NS_POD1A" --tcp --dst "$SINGLE:80" --count 3 >/dev/null
 	expect_all_ok || return
 	expect_backends pod2a || return
-	# One connection, 30 requests over ~3 s; kxp takes over node1 after ~1 s,
-	# with the Service's endpoint on another pod than netfilter's DNAT uses.
-	kxe_in "$NS_POD1A" "$KXE_PROBE" --tcp --dst "$SINGLE:80" --count 30 --keepalive \
-		--interval-ms 100 --timeout-ms 1000 --max-seconds 20 >"$out" 2>&1 &
+	# One connection, 80 requests over ~8 s; kxp takes over node1 after ~1 s
+	# (loading and verifying its programs takes seconds on a slow or busy
+	# machine: the connection must outlast that), with the Service's endpoint
+	# on another pod than netfilter's DNAT uses.
+	kxe_in "$NS_POD1A" "$KXE_PROBE" --tcp --dst "$SINGLE:80" --count 80 --keepalive \
+		--interval-ms 100 --timeout-ms 1000 --max-seconds 30 >"$out" 2>&1 &
 	pid=$!
 	sleep 1
 	KXE_SINGLE_EPS="$POD1B_IP:node1" kxe_manifests
