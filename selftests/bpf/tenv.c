@@ -166,6 +166,20 @@ int tenv_run_fd(int prog_fd, bool xdp, const uint8_t *in, uint32_t in_len, struc
 	err = bpf_prog_test_run_opts(prog_fd, &o);
 	if (err) {
 		err = -errno;
+		/* Kernels before 5.12 take no xdp_md (ingress device) as input
+		 * of an XDP test run: the tests need it (FIB lookups, XDP_TX
+		 * decisions), so they skip there, and the XDP program is tested
+		 * by real traffic only (make test-kernels runs e2e tests). */
+		if (err == -EINVAL && o.ctx_in) {
+			LIBBPF_OPTS(bpf_test_run_opts, bare, .data_in = in, .data_size_in = in_len, .data_out = out,
+				    .data_size_out = sizeof(out), .repeat = 1);
+
+			if (!bpf_prog_test_run_opts(prog_fd, &bare)) {
+				kxp_test_skip("this kernel's BPF_PROG_TEST_RUN takes no %s context as input (Linux 5.12 and later do)",
+					      xdp ? "xdp_md" : "__sk_buff ifindex");
+				return err;
+			}
+		}
 		kxp_test_fail(__FILE__, __LINE__, "BPF_PROG_TEST_RUN (%s, %u bytes): %s", xdp ? "xdp" : "tc", in_len, strerror(-err));
 		return err;
 	}
