@@ -25,6 +25,15 @@ traffic_ok()
 	expect_all_ok
 }
 
+# trace_stage -> where kxp trace decides ext -> NodePort (xdp or tc-ingress).
+trace_stage()
+{
+	local out
+	out=$(kxe_trace node1 --from external --dev eth0 --proto tcp --src "$EXT_IP:42000" --dst "$NODE1_IP:$NP")
+	[ "$(jq -r .verdict <<<"$out")" = forward ] || { kxe_log "trace: ${out:0:300}"; echo "not-forward"; return; }
+	jq -r .stage <<<"$out"
+}
+
 # xdp_on_eth0 -> the XDP program id attached to node1's eth0, empty if none.
 xdp_on_eth0()
 {
@@ -50,6 +59,7 @@ case_xdp_off()
 	[ "$(jq -r .instance.loaded.xdp <<<"$s")" = false ] || fail "status says XDP loaded with --xdp-mode off: ${s:0:300}" || return
 	[ "$(jq -r '.instance.devices[] | select(.dev == "eth0") | .xdp' <<<"$s")" = off ] ||
 		fail "status: eth0 xdp is not off: $(jq -c .instance.devices <<<"$s")" || return
+	[ "$(trace_stage)" = tc-ingress ] || fail "trace decides at $(trace_stage) on an instance without XDP" || return
 	traffic_ok
 }
 
@@ -63,6 +73,7 @@ case_xdp_auto()
 	[ "$(jq -r '.instance.devices[] | select(.dev == "eth0") | .xdp' <<<"$s")" = native ] ||
 		fail "status: eth0 xdp is not native (veth takes native XDP): $(jq -c .instance.devices <<<"$s")" || return
 	grep -q "attached eth0: xdp (native)" "$KXE_TMP/sync-node1.out" || fail "sync did not report xdp (native) on eth0" || return
+	[ "$(trace_stage)" = xdp ] || fail "trace decides at $(trace_stage), want xdp" || return
 	traffic_ok
 }
 

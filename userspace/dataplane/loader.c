@@ -399,6 +399,17 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 	noloop = !(dp->features & KXP_FEAT_BPF_LOOP);
 	dp->loaded = KXP_LOADED_TC | (noloop ? KXP_LOADED_NOLOOP : 0);
 	want_xdp = !o->no_xdp;
+	/* a trace copy runs what the instance runs: no XDP where it has none */
+	if (o->trace && want_xdp) {
+		struct kxp_config cfg = {};
+		__u32 zero = 0;
+		int fd = pin_open(dp, KXP_MAP_CONFIG);
+
+		if (fd >= 0 && !bpf_map_lookup_elem(fd, &zero, &cfg) && cfg.loaded && !(cfg.loaded & KXP_LOADED_XDP))
+			want_xdp = false;
+		if (fd >= 0)
+			close(fd);
+	}
 	if (want_xdp && (missing = kxp_caps_missing(caps, KXP_NEED_XDP)) >= 0) {
 		snprintf(dp->xdp_err, sizeof(dp->xdp_err), "kernel %s lacks %s", caps->kernel,
 			 kxp_cap_desc(missing)->name);
@@ -689,11 +700,11 @@ int kxp_dp_prog_tc_egress(const struct kxp_dp *dp)
 
 const struct kxp_trace_res *kxp_dp_trace_res(const struct kxp_dp *dp, int stage)
 {
-	if (!dp || !dp->trace || !dp->xdp || !dp->tc)
+	if (!dp || !dp->trace)
 		return NULL;
-	if (stage == 1)
+	if (stage == 1 && dp->xdp)
 		return &dp->xdp->bss->kxp_trace_res;
-	if (stage == 2 || stage == 3)
+	if ((stage == 2 || stage == 3) && dp->tc)
 		return &dp->tc->bss->kxp_trace_res;
 	return NULL;
 }

@@ -156,7 +156,8 @@ int kxp_trace_dp(struct kxp_dp *dp, const struct kxp_trace_req *req, struct kxp_
 		return -EPROTONOSUPPORT;
 	len = build_frame(req, in);
 
-	if (req->from_external) {
+	/* an instance without XDP (off, or refused) meets the packet at TC */
+	if (req->from_external && kxp_dp_prog_xdp(dp) >= 0) {
 		struct xdp_md ctx = { .data_end = (__u32)len, .ingress_ifindex = (__u32)req->ifindex }, cout = {};
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)len, .data_out = buf,
 			    .data_size_out = sizeof(buf), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
