@@ -47,10 +47,11 @@ for s in "${suites[@]}"; do
 	unit) run_suite unit 300 "$KXP_BUILD/unit-tests" ;;
 	bpf)
 		run_suite bpf 300 "$KXP_BUILD/bpf-tests"
-		# The same programs as a kernel before 5.17 gets them (objects
-		# without bpf_loop, no coarse clock, no set_retval, no XDP
-		# metadata): every fallback path runs here whatever this kernel has.
-		KXP_PROBE_DENY=H_LOOP,H_COARSE_CLOCK,H_SET_RETVAL,H_XDP_META \
+		# The same programs as a 5.10 kernel gets them (objects without
+		# bpf_loop, no coarse clock, no set_retval, no XDP metadata, no
+		# FIB lookup flags): every fallback path runs here whatever this
+		# kernel has.
+		KXP_PROBE_DENY=H_LOOP,H_COARSE_CLOCK,H_SET_RETVAL,H_XDP_META,FIB_SKIP_NEIGH,FIB_SRC \
 			run_suite bpf-fallbacks 300 "$KXP_BUILD/bpf-tests"
 		;;
 	e2e)

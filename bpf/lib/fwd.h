@@ -110,7 +110,9 @@ static __always_inline int kxp_tc_route(struct __sk_buff *skb, const struct kxp_
 	f.tot_len = skb->gso_size ? 0 : p->ip_len;
 	f.ipv4_src = d->nat.saddr;
 	f.ipv4_dst = d->nat.daddr;
-	rc = bpf_fib_lookup(skb, &f, sizeof(f), BPF_FIB_LOOKUP_SKIP_NEIGH);
+	/* without SKIP_NEIGH (5.10) the lookup also checks the neighbour; the
+	 * egress device is filled in either way, NO_NEIGH included */
+	rc = bpf_fib_lookup(skb, &f, sizeof(f), KXP_HAS(FIB_SKIP_NEIGH) ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		*ifindex = f.ifindex;
 		return KXP_RT_REDIRECT;

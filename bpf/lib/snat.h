@@ -73,6 +73,8 @@ static __always_inline __be32 kxp_snat_addr(void *ctx, __u32 ifindex, const stru
 
 	if (cfg->snat_addr)
 		return cfg->snat_addr;
+	if (!KXP_HAS(FIB_SRC)) /* the kernel cannot say which source it would pick */
+		return 0;
 	f.family = AF_INET;
 	f.ifindex = ifindex;
 	f.ipv4_src = client;

@@ -33,6 +33,8 @@
 #define KXP_FEAT_COARSE_CLOCK (1u << 1) /* bpf_ktime_get_coarse_ns (5.11) for the packet-path clock */
 #define KXP_FEAT_SET_RETVAL (1u << 2)   /* bpf_set_retval in cgroup hooks (5.18): ECONNREFUSED */
 #define KXP_FEAT_BPF_LOOP (1u << 3)     /* bpf_loop (5.17): the object was built with it */
+#define KXP_FEAT_FIB_SKIP_NEIGH (1u << 4) /* bpf_fib_lookup takes BPF_FIB_LOOKUP_SKIP_NEIGH */
+#define KXP_FEAT_FIB_SRC (1u << 5)      /* bpf_fib_lookup takes BPF_FIB_LOOKUP_SRC */
 
 /* Pin names: files under /sys/fs/bpf/kxp-<instance>/ (map names, <= 15 chars). */
 #define KXP_PIN_SVC "kxp_svc4"

@@ -29,6 +29,8 @@ static const struct {
 	{ KXP_FEAT_COARSE_CLOCK, "coarse-clock" },
 	{ KXP_FEAT_SET_RETVAL, "set-retval" },
 	{ KXP_FEAT_BPF_LOOP, "bpf-loop" },
+	{ KXP_FEAT_FIB_SKIP_NEIGH, "fib-skip-neigh" },
+	{ KXP_FEAT_FIB_SRC, "fib-src" },
 };
 
 static void caps_out(const struct kxp_caps *c, cJSON *doc)

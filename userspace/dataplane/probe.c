@@ -40,6 +40,9 @@ const struct kxp_cap_desc *kxp_cap_desc(enum kxp_cap_id id)
 #define MOV_IMM(d, i) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
 #define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)
 #define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define MOV_REG(d, s) INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define ADD_IMM(d, i) INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
+#define ST_MEM(sz, d, o, i) INSN(BPF_ST | BPF_MEM | (sz), d, 0, o, i)
 
 /* Load insns as a program of this type; 0, or -errno with the log in buf. */
 static int try_load(enum bpf_prog_type type, enum bpf_attach_type att, const struct bpf_insn *insns, size_t n,
@@ -83,6 +86,34 @@ static bool probe_helper(enum bpf_prog_type type, enum bpf_attach_type att, int 
 		return false;
 	/* no log at all: the program type itself was refused */
 	return log[0] != '\0';
+}
+
+/* Does bpf_fib_lookup take this flag? Run a TC program that calls it on an
+ * IPv4 lookup from lo: an unknown flag is -EINVAL before anything else is
+ * looked at; any other answer (a route or not) means the flag is known. */
+static bool probe_fib_flag(uint32_t flag)
+{
+	struct bpf_insn insns[] = {
+		MOV_REG(BPF_REG_6, BPF_REG_1),
+		ST_MEM(BPF_DW, BPF_REG_10, -64, 0), ST_MEM(BPF_DW, BPF_REG_10, -56, 0),
+		ST_MEM(BPF_DW, BPF_REG_10, -48, 0), ST_MEM(BPF_DW, BPF_REG_10, -40, 0),
+		ST_MEM(BPF_DW, BPF_REG_10, -32, 0), ST_MEM(BPF_DW, BPF_REG_10, -24, 0),
+		ST_MEM(BPF_DW, BPF_REG_10, -16, 0), ST_MEM(BPF_DW, BPF_REG_10, -8, 0),
+		ST_MEM(BPF_B, BPF_REG_10, -64, 2 /* AF_INET */), ST_MEM(BPF_W, BPF_REG_10, -56, 1 /* lo */),
+		MOV_REG(BPF_REG_1, BPF_REG_6), MOV_REG(BPF_REG_2, BPF_REG_10), ADD_IMM(BPF_REG_2, -64),
+		MOV_IMM(BPF_REG_3, 64), MOV_IMM(BPF_REG_4, (int)flag), CALL(BPF_FUNC_fib_lookup), EXIT(),
+	};
+	uint8_t pkt[64] = { [12] = 0x08, [13] = 0x00, [14] = 0x45 };
+	LIBBPF_OPTS(bpf_prog_load_opts, lo);
+	LIBBPF_OPTS(bpf_test_run_opts, ro, .data_in = pkt, .data_size_in = sizeof(pkt), .repeat = 1);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "kxp_probe", "GPL", insns, sizeof(insns) / sizeof(insns[0]), &lo);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = !bpf_prog_test_run_opts(fd, &ro) && (int)ro.retval != -EINVAL;
+	close(fd);
+	return ok;
 }
 
 static bool probe_attach(enum bpf_prog_type type, enum bpf_attach_type att)
@@ -134,6 +165,10 @@ const struct kxp_caps *kxp_probe(void)
 		c.have[KXP_CAP_H_COARSE_CLOCK] =
 			probe_helper(BPF_PROG_TYPE_SCHED_CLS, 0, BPF_FUNC_ktime_get_coarse_ns);
 		c.have[KXP_CAP_H_LOOP] = probe_helper(BPF_PROG_TYPE_SCHED_CLS, 0, BPF_FUNC_loop);
+		if (c.have[KXP_CAP_H_FIB_TC]) {
+			c.have[KXP_CAP_FIB_SKIP_NEIGH] = probe_fib_flag(BPF_FIB_LOOKUP_SKIP_NEIGH);
+			c.have[KXP_CAP_FIB_SRC] = probe_fib_flag(BPF_FIB_LOOKUP_SRC);
+		}
 	}
 	if (c.have[KXP_CAP_PROG_XDP]) {
 		c.have[KXP_CAP_H_FIB_XDP] = probe_helper(BPF_PROG_TYPE_XDP, 0, BPF_FUNC_fib_lookup);
@@ -164,7 +199,9 @@ uint32_t kxp_caps_features(const struct kxp_caps *c)
 	return (c->have[KXP_CAP_H_XDP_META] ? KXP_FEAT_XDP_META : 0) |
 	       (c->have[KXP_CAP_H_COARSE_CLOCK] ? KXP_FEAT_COARSE_CLOCK : 0) |
 	       (c->have[KXP_CAP_H_SET_RETVAL] ? KXP_FEAT_SET_RETVAL : 0) |
-	       (c->have[KXP_CAP_H_LOOP] ? KXP_FEAT_BPF_LOOP : 0);
+	       (c->have[KXP_CAP_H_LOOP] ? KXP_FEAT_BPF_LOOP : 0) |
+	       (c->have[KXP_CAP_FIB_SKIP_NEIGH] ? KXP_FEAT_FIB_SKIP_NEIGH : 0) |
+	       (c->have[KXP_CAP_FIB_SRC] ? KXP_FEAT_FIB_SRC : 0);
 }
 
 int kxp_caps_missing(const struct kxp_caps *c, enum kxp_cap_need need)

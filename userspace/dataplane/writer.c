@@ -873,6 +873,11 @@ static int write_config_nodeips(struct apply_ctx *c, const struct kxp_desired *d
 	cfg.maglev_m = c->dp->maglev_m;
 	cfg.features = c->dp->features;
 	cfg.loaded = c->dp->loaded;
+	/* A kernel whose FIB lookup cannot say which source it would pick
+	 * (no BPF_FIB_LOOKUP_SRC): masquerade to the primary node address. */
+	for (size_t i = 0; !cfg.snat_addr && !(c->dp->features & KXP_FEAT_FIB_SRC) && i < d->n_nodeips; i++)
+		if (d->nodeips[i].flags & KXP_NODEIP_F_PRIMARY)
+			cfg.snat_addr = d->nodeips[i].addr;
 	if (memcmp(&cfg, &c->wc->cfg, sizeof(cfg))) {
 		err = upd(c, KXP_MAP_CONFIG, &zero, &cfg);
 		if (err)
