@@ -60,7 +60,7 @@ HELPERS := $(patsubst selftests/helpers/%.c,$(BUILD)/%,$(HELPER_SRCS))
 BENCH_SRCS := $(filter-out %.bpf.c,$(sort $(wildcard bench/*.c)))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps demo test test-unit test-bpf test-e2e bench bench-quick clean format image
+.PHONY: all deps demo test test-unit test-bpf test-e2e test-kernels bench bench-quick clean format image
 
 all: $(BUILD)/kxp $(BUILD)/unit-tests $(BUILD)/bpf-tests $(HELPERS) $(BENCH_BINS) $(BENCH_BPF_OBJS)
 
@@ -136,6 +136,12 @@ test: deps
 test-unit test-bpf test-e2e: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)KXP_BUILD=$(abspath $(BUILD)) bash selftests/run.sh $(patsubst test-%,%,$@)
+
+# The kernel matrix: kxp's BPF suite and a namespace traffic test inside
+# Debian's stock kernels under qemu (selftests/kernels/README.md).
+test-kernels: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)KXP_BUILD=$(abspath $(BUILD)) bash selftests/kernels/run.sh
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
