@@ -164,6 +164,12 @@ int tenv_run_fd(int prog_fd, bool xdp, const uint8_t *in, uint32_t in_len, struc
 		o.ctx_size_in = sizeof(skb);
 	}
 	err = bpf_prog_test_run_opts(prog_fd, &o);
+	/* Before 5.12 an skb's ingress_ifindex cannot be given (the programs
+	 * read ifindex only): run again without it. */
+	if (err && errno == EINVAL && !xdp && skb.ingress_ifindex) {
+		skb.ingress_ifindex = 0;
+		err = bpf_prog_test_run_opts(prog_fd, &o);
+	}
 	if (err) {
 		err = -errno;
 		/* Kernels before 5.12 take no xdp_md (ingress device) as input

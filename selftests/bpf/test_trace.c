@@ -46,6 +46,7 @@ KXP_TEST(trace_decides_without_state)
 	struct tpkt p;
 	struct trun r;
 	char inst[64], dir[128];
+	bool untraceable = false;
 	int s_cluster, s_local;
 	uint16_t first;
 	struct stat st;
@@ -78,6 +79,10 @@ KXP_TEST(trace_decides_without_state)
 	/* external -> eTP=Local NodePort: XDP decides, local backend */
 	if (!trace(inst, true, IPPROTO_TCP, EXT_C, 50000, NODE_IP, 30080, &o))
 		goto out;
+	if (o.xdp_untraceable) { /* what came before was checked; the rest needs XDP */
+		untraceable = true;
+		goto out;
+	}
 	if (!ASSERT_EQ(o.stage, 1, "stage xdp") || !ASSERT_EQ(o.res.verdict, KXP_V_FORWARD, "ext verdict") ||
 	    !ASSERT_EQ(o.res.backend_addr, POD_B, "local backend") || !ASSERT_EQ(o.out_saddr, EXT_C, "client kept"))
 		goto out;
@@ -136,4 +141,6 @@ out:
 cleanup:
 	kxp_dp_cleanup(inst);
 	ASSERT_TRUE(stat(dir, &st) && errno == ENOENT, "pins removed");
+	if (untraceable)
+		kxp_test_skip("this kernel cannot test-run XDP with an ingress device (Linux 5.12 and later can)");
 }

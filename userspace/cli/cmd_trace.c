@@ -84,6 +84,9 @@ static int print_result(const struct kxp_trace_out *o)
 			cJSON_AddNumberToObject(doc, "frontend", r->fe_id);
 		else
 			cJSON_AddNullToObject(doc, "frontend");
+		if (o->xdp_untraceable)
+			cJSON_AddStringToObject(doc, "note", "this kernel cannot test-run XDP with an ingress device "
+							     "(Linux 5.12 and later can): decided from TC ingress");
 		if (o->xdp_ran && o->stage != 1) {
 			cJSON *x = cJSON_AddObjectToObject(doc, "xdp");
 
@@ -106,6 +109,8 @@ static int print_result(const struct kxp_trace_out *o)
 		printf("frontend  %u\n", r->fe_id);
 	else
 		printf("frontend  -\n");
+	if (o->xdp_untraceable)
+		printf("note      this kernel cannot test-run XDP with an ingress device (5.12+ can): decided from TC ingress\n");
 	if (o->xdp_ran && o->stage != 1)
 		printf("xdp       %s (%s), then tc-ingress\n", kxp_verdict_name(o->xdp.verdict),
 		       kxp_reason_name(o->xdp.reason));

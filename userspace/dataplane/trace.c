@@ -163,8 +163,13 @@ int kxp_trace_dp(struct kxp_dp *dp, const struct kxp_trace_req *req, struct kxp_
 			    .data_size_out = sizeof(buf), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
 			    .ctx_out = &cout, .ctx_size_out = sizeof(cout), .repeat = 1);
 
-		if (bpf_prog_test_run_opts(kxp_dp_prog_xdp(dp), &o))
-			return -errno;
+		if (bpf_prog_test_run_opts(kxp_dp_prog_xdp(dp), &o)) {
+			if (errno != EINVAL)
+				return -errno;
+			/* no xdp_md input before 5.12: TC decides the same frontend */
+			out->xdp_untraceable = true;
+			goto tc;
+		}
 		res = kxp_dp_trace_res(dp, 1);
 		if (!res)
 			return -EINVAL;
@@ -185,12 +190,18 @@ int kxp_trace_dp(struct kxp_dp *dp, const struct kxp_trace_req *req, struct kxp_
 		memcpy(in, buf + cout.data, len);
 	}
 
+tc:
 	{
 		struct __sk_buff skb = { .ifindex = (__u32)req->ifindex, .ingress_ifindex = (__u32)req->ifindex };
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)len, .data_out = buf,
 			    .data_size_out = sizeof(buf), .ctx_in = &skb, .ctx_size_in = sizeof(skb), .repeat = 1);
 
-		if (bpf_prog_test_run_opts(kxp_dp_prog_tc_ingress(dp), &o)) {
+		err = bpf_prog_test_run_opts(kxp_dp_prog_tc_ingress(dp), &o);
+		if (err && errno == EINVAL) { /* no ingress_ifindex input before 5.12 */
+			skb.ingress_ifindex = 0;
+			err = bpf_prog_test_run_opts(kxp_dp_prog_tc_ingress(dp), &o);
+		}
+		if (err) {
 			err = -errno;
 			return err;
 		}

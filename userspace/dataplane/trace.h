@@ -24,6 +24,8 @@ struct kxp_trace_out {
 	struct kxp_trace_res res; /* the decision of the stage that decided */
 	int stage;                /* 1 = xdp, 2 = tc ingress */
 	bool xdp_ran;
+	bool xdp_untraceable;     /* the kernel cannot test-run XDP with an ingress device (< 5.12):
+				   * decided from TC ingress alone */
 	struct kxp_trace_res xdp; /* XDP's own decision when it ran */
 	/* the packet as the programs left it (host order ports) */
 	uint32_t out_saddr, out_daddr;
