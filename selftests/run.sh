@@ -9,7 +9,7 @@ export KXP_SRCDIR=$PWD
 # Where the binaries are: make passes its BUILD directory (parallel builds may use another).
 export KXP_BUILD=${KXP_BUILD:-$PWD/build}
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit bpf e2e)
+[ ${#suites[@]} -gt 0 ] || suites=(unit bpf e2e kernels)
 log=$(mktemp /tmp/kxp-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
@@ -60,6 +60,12 @@ for s in "${suites[@]}"; do
 			n=$(basename "$t" .sh)
 			run_suite "e2e/${n#test_}" 300 bash "$t"
 		done
+		;;
+	kernels)
+		# Debian 12's own kernel (6.1) under qemu: the BPF suite and the
+		# traffic tests there, one PASS/FAIL line (make test-kernels runs
+		# 5.10 and 6.12 too). A kernel that cannot be fetched is skipped.
+		run_suite kernels 1500 env KXP_KERNELS_PROTOCOL=1 bash selftests/kernels/run.sh "${KXP_TEST_KERNELS:-6.1}"
 		;;
 	*) echo "unknown suite: $s" >&2; exit 2 ;;
 	esac

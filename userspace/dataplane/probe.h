@@ -31,9 +31,9 @@ enum kxp_cap_need {
 	X(H_FIB_TC, "helper fib_lookup (tc)", CORE, "4.18", "")                                          \
 	X(H_REDIRECT_NEIGH, "helper redirect_neigh (tc)", CORE, "5.10", "")                              \
 	X(H_CHANGE_TAIL, "helper skb_change_tail (tc)", CORE, "4.9", "")                                 \
-	X(FIB_SKIP_NEIGH, "fib_lookup flag SKIP_NEIGH", FALLBACK, "6.1",                                  \
+	X(FIB_SKIP_NEIGH, "fib_lookup flag SKIP_NEIGH", FALLBACK, "6.3",                                  \
 	  "TC's FIB lookups also look up the neighbour (a little more work per forwarded packet)")       \
-	X(FIB_SRC, "fib_lookup flag SRC", FALLBACK, "6.1",                                                \
+	X(FIB_SRC, "fib_lookup flag SRC", FALLBACK, "6.7",                                                \
 	  "masquerade uses the primary node address for every backend")                                  \
 	X(H_FIB_XDP, "helper fib_lookup (xdp)", XDP, "4.18", "external devices use TC ingress only")      \
 	X(H_XDP_META, "helper xdp_adjust_meta (xdp)", FALLBACK, "4.15",                                   \
