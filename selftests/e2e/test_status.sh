@@ -100,8 +100,38 @@ case_xdp_refused_tc_serves()
 	traffic_ok
 }
 
+# A kxp restarted on a kernel that offers less (objects without bpf_loop, the
+# plain clock, no FIB lookup flags: what 5.10 gets) adopts the pins and
+# replaces its programs in place: an open connection and its ct entries
+# carry on, new ones are served, and status says what is loaded now.
+case_restart_other_features()
+{
+	local out=$KXE_TMP/keepalive.json pid s
+	kxe_sync node1 --xdp-mode auto || fail "first sync exited $?" || return
+	kxe_in "$NS_POD1A" "$KXE_PROBE" --tcp --dst "$WEB:80" --count 40 --keepalive \
+		--interval-ms 100 --timeout-ms 1000 --max-seconds 20 >"$out" 2>&1 &
+	pid=$!
+	sleep 1
+	KXP_PROBE_DENY=H_LOOP,H_COARSE_CLOCK,FIB_SKIP_NEIGH,FIB_SRC kxe_sync node1 --xdp-mode auto ||
+		{ wait $pid; fail "sync with fewer features exited $?: $(head -c 300 "$KXE_TMP/sync-node1.out")"; return; }
+	wait $pid
+	KXE_LAST=$(cat "$out")
+	expect_all_ok || return
+	[ "$(pj .connections)" = 1 ] || fail "the connection broke across the restart: $(pj .connections) connections" || return
+	s=$(status_json)
+	[ "$(jq -r .instance.loaded.bpf_loop <<<"$s")" = false ] || fail "status: still bpf_loop objects: $(jq -c .instance.loaded <<<"$s")" || return
+	jq -e '.instance.features | index("coarse-clock") | not' <<<"$s" >/dev/null ||
+		fail "status: coarse-clock still given: $(jq -c .instance.features <<<"$s")" || return
+	traffic_ok || return
+	# and back: the full feature set adopts the same pins again
+	kxe_sync node1 --xdp-mode auto || fail "sync back exited $?" || return
+	[ "$(jq -r .instance.loaded.bpf_loop <<<"$(status_json)")" = true ] || fail "status: not back to bpf_loop objects" || return
+	traffic_ok
+}
+
 kxe_setup
 kxe_case status_kernel case_status_kernel
+kxe_case restart_other_features case_restart_other_features
 kxe_case xdp_off case_xdp_off
 kxe_case xdp_auto case_xdp_auto
 kxe_case xdp_refused_tc_serves case_xdp_refused_tc_serves
