@@ -24,11 +24,8 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include <libmnl/libmnl.h>
-#include <linux/genetlink.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
-#include <linux/rtnetlink.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -308,196 +305,6 @@ int kxp_dp_forget_dev(struct kxp_dp *dp, int ifindex)
 /* ---- what XDP may send through a device (kxp_fwddev, bpf/lib/fwd.h) ----- */
 
 
-/* include/uapi/linux/netdev.h (Linux 6.3+; not in Debian 12's headers) */
-#define KXP_NETDEV_CMD_DEV_GET 1
-#define KXP_NETDEV_A_DEV_IFINDEX 1
-#define KXP_NETDEV_A_DEV_XDP_FEATURES 3
-#define KXP_NETDEV_XDP_ACT_BASIC 0x1
-#define KXP_NETDEV_XDP_ACT_NDO_XMIT 0x4
-
-/* One request, its answers to cb until the kernel's ACK; 0 or -errno. */
-static int nl_request(int proto, struct nlmsghdr *req, mnl_cb_t cb, void *data)
-{
-	char buf[16384];
-	struct mnl_socket *nl = mnl_socket_open(proto);
-	unsigned int portid;
-	int ret, err = 0;
-
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		err = -errno;
-		goto out;
-	}
-	portid = mnl_socket_get_portid(nl);
-	req->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	req->nlmsg_seq = 1;
-	if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0) {
-		err = -errno;
-		goto out;
-	}
-	for (;;) {
-		ret = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (ret < 0) {
-			err = -errno;
-			break;
-		}
-		errno = 0;
-		ret = mnl_cb_run(buf, ret, 1, portid, cb, data);
-		if (ret < 0) {
-			err = errno ? -errno : -EIO;
-			break;
-		}
-		if (ret == MNL_CB_STOP)
-			break;
-	}
-out:
-	mnl_socket_close(nl);
-	return err;
-}
-
-struct linkinfo {
-	char kind[32];  /* IFLA_INFO_KIND ("veth"), "" if none */
-	int link;       /* IFLA_LINK: a veth's peer */
-	int link_nsid;  /* IFLA_LINK_NETNSID: the peer's namespace, if not this one */
-	bool has_nsid;
-	bool xdp_drv;   /* a native (driver mode) XDP program is attached */
-};
-
-static int xdp_attr_cb(const struct nlattr *a, void *data)
-{
-	struct linkinfo *li = data;
-
-	if (mnl_attr_get_type(a) == IFLA_XDP_ATTACHED && !mnl_attr_validate(a, MNL_TYPE_U8) &&
-	    mnl_attr_get_u8(a) == XDP_ATTACHED_DRV)
-		li->xdp_drv = true;
-	if (mnl_attr_get_type(a) == IFLA_XDP_DRV_PROG_ID && !mnl_attr_validate(a, MNL_TYPE_U32) &&
-	    mnl_attr_get_u32(a))
-		li->xdp_drv = true;
-	return MNL_CB_OK;
-}
-
-static int linkinfo_attr_cb(const struct nlattr *a, void *data)
-{
-	struct linkinfo *li = data;
-
-	if (mnl_attr_get_type(a) == IFLA_INFO_KIND && !mnl_attr_validate(a, MNL_TYPE_STRING))
-		snprintf(li->kind, sizeof(li->kind), "%s", mnl_attr_get_str(a));
-	return MNL_CB_OK;
-}
-
-static int link_attr_cb(const struct nlattr *a, void *data)
-{
-	struct linkinfo *li = data;
-
-	switch (mnl_attr_get_type(a)) {
-	case IFLA_LINK:
-		if (!mnl_attr_validate(a, MNL_TYPE_U32))
-			li->link = (int)mnl_attr_get_u32(a);
-		break;
-	case IFLA_LINK_NETNSID:
-		if (!mnl_attr_validate(a, MNL_TYPE_U32)) {
-			li->link_nsid = (int)mnl_attr_get_u32(a);
-			li->has_nsid = true;
-		}
-		break;
-	case IFLA_LINKINFO:
-		mnl_attr_parse_nested(a, linkinfo_attr_cb, li);
-		break;
-	case IFLA_XDP:
-		mnl_attr_parse_nested(a, xdp_attr_cb, li);
-		break;
-	}
-	return MNL_CB_OK;
-}
-
-static int link_msg_cb(const struct nlmsghdr *nlh, void *data)
-{
-	if (nlh->nlmsg_type == RTM_NEWLINK)
-		mnl_attr_parse(nlh, sizeof(struct ifinfomsg), link_attr_cb, data);
-	return MNL_CB_OK;
-}
-
-/* RTM_GETLINK of ifindex; with has_nsid, of the device in the namespace
- * this one knows as nsid (a veth peer's: IFLA_TARGET_NETNSID, Linux 4.20+). */
-static int link_query(int ifindex, bool has_nsid, int nsid, struct linkinfo *li)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct ifinfomsg *ifm;
-
-	memset(li, 0, sizeof(*li));
-	nlh->nlmsg_type = RTM_GETLINK;
-	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_index = ifindex;
-	if (has_nsid)
-		mnl_attr_put_u32(nlh, IFLA_TARGET_NETNSID, (uint32_t)nsid);
-	return nl_request(NETLINK_ROUTE, nlh, link_msg_cb, li);
-}
-
-static int genl_family_cb(const struct nlattr *a, void *data)
-{
-	if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && !mnl_attr_validate(a, MNL_TYPE_U16))
-		*(uint16_t *)data = mnl_attr_get_u16(a);
-	return MNL_CB_OK;
-}
-
-static int genl_family_msg_cb(const struct nlmsghdr *nlh, void *data)
-{
-	mnl_attr_parse(nlh, sizeof(struct genlmsghdr), genl_family_cb, data);
-	return MNL_CB_OK;
-}
-
-static int xdp_features_cb(const struct nlattr *a, void *data)
-{
-	if (mnl_attr_get_type(a) == KXP_NETDEV_A_DEV_XDP_FEATURES && !mnl_attr_validate(a, MNL_TYPE_U64))
-		*(uint64_t *)data = mnl_attr_get_u64(a);
-	return MNL_CB_OK;
-}
-
-static int xdp_features_msg_cb(const struct nlmsghdr *nlh, void *data)
-{
-	mnl_attr_parse(nlh, sizeof(struct genlmsghdr), xdp_features_cb, data);
-	return MNL_CB_OK;
-}
-
-/* The device's NETDEV_XDP_ACT_* from the "netdev" generic netlink family
- * (Linux 6.3+): 0 with *out set, or -errno (-ENOENT: no such family). */
-static int xdp_features(int ifindex, uint64_t *out)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct genlmsghdr *g;
-	uint16_t family = 0;
-	uint64_t feat = UINT64_MAX;
-	int err;
-
-	nlh->nlmsg_type = GENL_ID_CTRL;
-	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
-	g->cmd = CTRL_CMD_GETFAMILY;
-	g->version = 1;
-	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, "netdev");
-	err = nl_request(NETLINK_GENERIC, nlh, genl_family_msg_cb, &family);
-	if (err)
-		return err;
-	if (!family)
-		return -ENOENT;
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = family;
-	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
-	g->cmd = KXP_NETDEV_CMD_DEV_GET;
-	g->version = 1;
-	mnl_attr_put_u32(nlh, KXP_NETDEV_A_DEV_IFINDEX, (uint32_t)ifindex);
-	err = nl_request(NETLINK_GENERIC, nlh, xdp_features_msg_cb, &feat);
-	if (err)
-		return err;
-	if (feat == UINT64_MAX)
-		return -ENODATA;
-	*out = feat;
-	return 0;
-}
-
 /* KXP_FWD_* for kxp's XDP program on ifindex in mode `mode`:
  *  - generic: XDP_TX and redirects leave through the stack's xmit path and
  *    work toward any device;
@@ -514,29 +321,29 @@ static int xdp_features(int ifindex, uint64_t *out)
  * for, no permission there) counts as one whose peer has no XDP program. */
 static uint32_t fwd_probe(int ifindex, enum kxp_xdp_mode mode)
 {
-	struct linkinfo li, peer;
+	struct kxp_nl_link li, peer;
 	uint64_t feat = 0;
 	bool have_feat, veth, peer_xdp = false;
 	uint32_t v = KXP_FWD_PROBED;
 
 	if (mode == KXP_XDP_GENERIC)
 		return v | KXP_FWD_GENERIC | KXP_FWD_TX | KXP_FWD_REDIRECT;
-	have_feat = !xdp_features(ifindex, &feat);
-	veth = !link_query(ifindex, false, 0, &li) && !strcmp(li.kind, "veth");
-	if (veth && li.link > 0 && !link_query(li.link, li.has_nsid, li.link_nsid, &peer))
+	have_feat = !kxp_nl_xdp_features(ifindex, &feat);
+	veth = !kxp_nl_link(ifindex, false, 0, &li) && !strcmp(li.kind, "veth");
+	if (veth && li.link > 0 && !kxp_nl_link(li.link, li.has_nsid, li.link_nsid, &peer))
 		peer_xdp = peer.xdp_drv;
 	if (veth) {
 		if (peer_xdp)
 			v |= KXP_FWD_TX | KXP_FWD_REDIRECT;
-		else if (have_feat && (feat & KXP_NETDEV_XDP_ACT_NDO_XMIT))
+		else if (have_feat && (feat & KXP_NL_XDP_ACT_NDO_XMIT))
 			v |= KXP_FWD_REDIRECT; /* XDP_TX becomes a redirect to itself */
 		return v;
 	}
 	if (!have_feat)
 		return v | KXP_FWD_TX | KXP_FWD_REDIRECT;
-	if (feat & KXP_NETDEV_XDP_ACT_BASIC)
+	if (feat & KXP_NL_XDP_ACT_BASIC)
 		v |= KXP_FWD_TX;
-	if (feat & KXP_NETDEV_XDP_ACT_NDO_XMIT)
+	if (feat & KXP_NL_XDP_ACT_NDO_XMIT)
 		v |= KXP_FWD_REDIRECT;
 	return v;
 }

@@ -1,4 +1,5 @@
-/* rtnetlink dumps with libmnl: device addresses and tc filters of the
+/* rtnetlink (and generic netlink) queries with libmnl: device addresses, tc
+ * filters, a device's kind, peer and XDP state, its XDP features, in the
  * current network namespace. */
 #include "lib/netlink.h"
 
@@ -10,21 +11,24 @@
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
+#include <linux/if_link.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
-/* One dump request, every reply message handed to cb. */
-static int nl_dump(struct nlmsghdr *req, mnl_cb_t cb, void *data)
+/* One request (a dump, or a query answered with an ACK), every reply message
+ * handed to cb until the dump's end or the ACK. 0 or -errno. */
+static int nl_talk(int proto, struct nlmsghdr *req, mnl_cb_t cb, void *data)
 {
 	char buf[32768]; /* a dump may hold many messages per read */
 	struct mnl_socket *nl;
 	unsigned int seq, portid;
 	int ret, err = 0;
 
-	nl = mnl_socket_open(NETLINK_ROUTE);
+	nl = mnl_socket_open(proto);
 	if (!nl)
 		return -errno;
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -43,6 +47,7 @@ static int nl_dump(struct nlmsghdr *req, mnl_cb_t cb, void *data)
 			err = -errno;
 			break;
 		}
+		errno = 0;
 		ret = mnl_cb_run(buf, ret, seq, portid, cb, data);
 		if (ret < 0) {
 			err = errno ? -errno : -EIO;
@@ -54,6 +59,11 @@ static int nl_dump(struct nlmsghdr *req, mnl_cb_t cb, void *data)
 out:
 	mnl_socket_close(nl);
 	return err;
+}
+
+static int nl_dump(struct nlmsghdr *req, mnl_cb_t cb, void *data)
+{
+	return nl_talk(NETLINK_ROUTE, req, cb, data);
 }
 
 struct links {
@@ -286,4 +296,149 @@ int kxp_nl_has_clsact(int ifindex)
 	tcm->tcm_ifindex = ifindex; /* the kernel dumps every device: filtered in qdisc_cb */
 	err = nl_dump(nlh, qdisc_cb, &q);
 	return err ? err : q.found;
+}
+
+/* ---- device queries (kxp_nl_link, kxp_nl_xdp_features) ---------------- */
+
+/* include/uapi/linux/netdev.h (Linux 6.3+; not in Debian 12's headers) */
+#define KXP_NETDEV_CMD_DEV_GET 1
+#define KXP_NETDEV_A_DEV_IFINDEX 1
+#define KXP_NETDEV_A_DEV_XDP_FEATURES 3
+
+
+static int xdp_attr_cb(const struct nlattr *a, void *data)
+{
+	struct kxp_nl_link *li = data;
+
+	if (mnl_attr_get_type(a) == IFLA_XDP_ATTACHED && !mnl_attr_validate(a, MNL_TYPE_U8) &&
+	    mnl_attr_get_u8(a) == XDP_ATTACHED_DRV)
+		li->xdp_drv = true;
+	if (mnl_attr_get_type(a) == IFLA_XDP_DRV_PROG_ID && !mnl_attr_validate(a, MNL_TYPE_U32) &&
+	    mnl_attr_get_u32(a))
+		li->xdp_drv = true;
+	return MNL_CB_OK;
+}
+
+static int linkinfo_attr_cb(const struct nlattr *a, void *data)
+{
+	struct kxp_nl_link *li = data;
+
+	if (mnl_attr_get_type(a) == IFLA_INFO_KIND && !mnl_attr_validate(a, MNL_TYPE_STRING))
+		snprintf(li->kind, sizeof(li->kind), "%s", mnl_attr_get_str(a));
+	return MNL_CB_OK;
+}
+
+static int link_attr_cb(const struct nlattr *a, void *data)
+{
+	struct kxp_nl_link *li = data;
+
+	switch (mnl_attr_get_type(a)) {
+	case IFLA_LINK:
+		if (!mnl_attr_validate(a, MNL_TYPE_U32))
+			li->link = (int)mnl_attr_get_u32(a);
+		break;
+	case IFLA_LINK_NETNSID:
+		if (!mnl_attr_validate(a, MNL_TYPE_U32)) {
+			li->link_nsid = (int)mnl_attr_get_u32(a);
+			li->has_nsid = true;
+		}
+		break;
+	case IFLA_LINKINFO:
+		mnl_attr_parse_nested(a, linkinfo_attr_cb, li);
+		break;
+	case IFLA_XDP:
+		mnl_attr_parse_nested(a, xdp_attr_cb, li);
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static int link_msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+	if (nlh->nlmsg_type == RTM_NEWLINK)
+		mnl_attr_parse(nlh, sizeof(struct ifinfomsg), link_attr_cb, data);
+	return MNL_CB_OK;
+}
+
+/* RTM_GETLINK of ifindex; with has_nsid, of the device in the namespace
+ * this one knows as nsid (a veth peer's: IFLA_TARGET_NETNSID, Linux 4.20+). */
+int kxp_nl_link(int ifindex, bool has_nsid, int nsid, struct kxp_nl_link *li)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifm;
+
+	memset(li, 0, sizeof(*li));
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_index = ifindex;
+	if (has_nsid)
+		mnl_attr_put_u32(nlh, IFLA_TARGET_NETNSID, (uint32_t)nsid);
+	return nl_talk(NETLINK_ROUTE, nlh, link_msg_cb, li);
+}
+
+static int genl_family_cb(const struct nlattr *a, void *data)
+{
+	if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && !mnl_attr_validate(a, MNL_TYPE_U16))
+		*(uint16_t *)data = mnl_attr_get_u16(a);
+	return MNL_CB_OK;
+}
+
+static int genl_family_msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+	mnl_attr_parse(nlh, sizeof(struct genlmsghdr), genl_family_cb, data);
+	return MNL_CB_OK;
+}
+
+static int xdp_features_cb(const struct nlattr *a, void *data)
+{
+	if (mnl_attr_get_type(a) == KXP_NETDEV_A_DEV_XDP_FEATURES && !mnl_attr_validate(a, MNL_TYPE_U64))
+		*(uint64_t *)data = mnl_attr_get_u64(a);
+	return MNL_CB_OK;
+}
+
+static int xdp_features_msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+	mnl_attr_parse(nlh, sizeof(struct genlmsghdr), xdp_features_cb, data);
+	return MNL_CB_OK;
+}
+
+/* The device's NETDEV_XDP_ACT_* from the "netdev" generic netlink family
+ * (Linux 6.3+): 0 with *out set, or -errno (-ENOENT: no such family). */
+int kxp_nl_xdp_features(int ifindex, uint64_t *out)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct genlmsghdr *g;
+	uint16_t family = 0;
+	uint64_t feat = UINT64_MAX;
+	int err;
+
+	nlh->nlmsg_type = GENL_ID_CTRL;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->cmd = CTRL_CMD_GETFAMILY;
+	g->version = 1;
+	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, "netdev");
+	err = nl_talk(NETLINK_GENERIC, nlh, genl_family_msg_cb, &family);
+	if (err)
+		return err;
+	if (!family)
+		return -ENOENT;
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = family;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->cmd = KXP_NETDEV_CMD_DEV_GET;
+	g->version = 1;
+	mnl_attr_put_u32(nlh, KXP_NETDEV_A_DEV_IFINDEX, (uint32_t)ifindex);
+	err = nl_talk(NETLINK_GENERIC, nlh, xdp_features_msg_cb, &feat);
+	if (err)
+		return err;
+	if (feat == UINT64_MAX)
+		return -ENODATA;
+	*out = feat;
+	return 0;
 }
