@@ -195,7 +195,7 @@ static __always_inline bool kxp_fe_external(const struct kxp_svc_val *svc)
 /* The decision for a parsed TCP/UDP/SCTP packet (or a fragment whose ports
  * are known) that is not a reply, up to the backend of a new flow (which
  * kxp_lb_commit then makes a flow). d starts as {PASS, NOT_SERVICE}. */
-static __noinline void kxp_lb_decide(const struct kxp_pkt *p, struct kxp_dec *d)
+static __noinline void kxp_lb_decide(const struct kxp_pkt *p, struct kxp_dec *d, const struct kxp_config *cfg)
 {
 	struct kxp_svc_key k = {
 		.addr = p->daddr,
@@ -212,16 +212,11 @@ static __noinline void kxp_lb_decide(const struct kxp_pkt *p, struct kxp_dec *d)
 		.dir = KXP_DIR_FWD,
 	};
 	struct kxp_svc_val *svc, *set;
-	struct kxp_config *cfg;
 	struct kxp_ct_val *ct;
-	__u32 zero = 0;
 	bool syn;
 	__u64 now;
 	int src;
 
-	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
-	if (!cfg)
-		return;
 	svc = bpf_map_lookup_elem(&kxp_svc4, &k);
 	if (!svc) {
 		kxp_lb_unknown(p, cfg, d);
@@ -236,7 +231,7 @@ static __noinline void kxp_lb_decide(const struct kxp_pkt *p, struct kxp_dec *d)
 	 * lookup less). UDP (stale check) and LBSR services (their drop is
 	 * decided first) take the full path. */
 	syn = p->proto == IPPROTO_TCP && (p->tcp_flags & (KXP_TCP_SYN | KXP_TCP_ACK)) == KXP_TCP_SYN;
-	now = kxp_now();
+	d->now = now = kxp_now();
 	ct = bpf_map_lookup_elem(&kxp_ct4, &fk);
 	if (ct && p->proto != IPPROTO_UDP && !(svc->flags & KXP_SVC_F_LBSR) && !kxp_ct_expired(ct, p->proto, now) &&
 	    !(syn && (ct->flags & KXP_CT_F_CLOSING))) {
@@ -345,17 +340,12 @@ hit:
  * search's bpf_loop callback) stays within the 512-byte stack that 6.1
  * counts over bpf-to-bpf calls and callbacks together. ctx and ifindex (the
  * ingress device) serve the FIB lookup of the SNAT address. */
-static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d)
+static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d,
+				     const struct kxp_config *cfg)
 {
 	struct kxp_ct_val nv = {};
-	struct kxp_config *cfg;
-	__u32 zero = 0;
-	__u64 now;
+	__u64 now = d->now;
 
-	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
-	if (!cfg)
-		return;
-	now = kxp_now();
 	if (d->snat) {
 		d->nat.saddr = kxp_snat_addr(ctx, ifindex, cfg, p->saddr, d->be_addr);
 		if (!d->nat.saddr) {
@@ -395,12 +385,19 @@ static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_
 	}
 }
 
-/* The frontend decision and, for a new flow, its commit. */
+/* The frontend decision and, for a new flow, its commit (one config lookup
+ * and one clock read for both). */
 static __always_inline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d)
 {
-	kxp_lb_decide(p, d);
+	struct kxp_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
+	if (!cfg)
+		return;
+	kxp_lb_decide(p, d, cfg);
 	if (d->new_flow)
-		kxp_lb_commit(ctx, ifindex, p, d);
+		kxp_lb_commit(ctx, ifindex, p, d, cfg);
 }
 
 #endif

@@ -35,6 +35,7 @@ struct kxp_dec {
 	__u8 replace;    /* ... replacing this flow's expired or closing ct entries */
 	__u8 fe_kind;    /* ... of a frontend of this kind (enum kxp_fe_kind) */
 	__u8 pad[3];
+	__u64 now;       /* the packet clock kxp_lb_decide read (kxp_lb_commit reuses it) */
 };
 
 static __always_inline void kxp_dec_set(struct kxp_dec *d, __u32 verdict, __u32 reason)
