@@ -19,8 +19,6 @@ static const char status_help[] = "Usage: kxp status [--instance I]\n"
 				  "  the kernel that added it, what kxp does without it); with --instance, what\n"
 				  "  that instance loaded, the fallbacks in force, its devices and map fill.\n";
 
-static const char *const need_name[] = { "core", "xdp", "socket-lb", "fallback" };
-
 static const struct {
 	uint32_t bit;
 	const char *name;
@@ -49,12 +47,12 @@ static void caps_out(const struct kxp_caps *c, cJSON *doc)
 
 			cJSON_AddStringToObject(o, "name", d->name);
 			cJSON_AddBoolToObject(o, "available", c->have[i]);
-			cJSON_AddStringToObject(o, "needed_by", need_name[d->need]);
+			cJSON_AddStringToObject(o, "needed_by", kxp_cap_need_name(d->need));
 			cJSON_AddStringToObject(o, "since", d->since);
 			cJSON_AddStringToObject(o, "without", d->need == KXP_NEED_CORE ? "kxp cannot run" : d->without);
 			cJSON_AddItemToArray(arr, o);
 		} else {
-			printf("%-38s %-5s %-10s %-6s %s\n", d->name, c->have[i] ? "yes" : "NO", need_name[d->need],
+			printf("%-38s %-5s %-10s %-6s %s\n", d->name, c->have[i] ? "yes" : "NO", kxp_cap_need_name(d->need),
 			       d->since, d->need == KXP_NEED_CORE ? "kxp cannot run" : d->without);
 		}
 	}

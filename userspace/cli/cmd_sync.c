@@ -155,11 +155,6 @@ static const char *sock_lb_name(int m)
 	return m == KXP_SOCK_HOST ? "host" : m == KXP_SOCK_ALL ? "all" : "off";
 }
 
-static const char *xdp_name(enum kxp_xdp_mode m)
-{
-	return kxp_xdp_mode_name(m);
-}
-
 /* Node addresses: --node-ip, else the Node object's, else the namespace's. */
 static int resolve_node_ips(struct sync_args *a, const struct kxp_objects *objs, const char **source)
 {
@@ -293,7 +288,7 @@ int cmd_sync(int argc, char **argv)
 		if (ext) {
 			err = kxp_dp_attach_xdp(dp, idx, a.o.xdp_mode, &used);
 			if (err) {
-				cli_error("sync: device %s: XDP %s: %s", name, xdp_name(a.o.xdp_mode), attach_err(err));
+				cli_error("sync: device %s: XDP %s: %s", name, kxp_xdp_mode_name(a.o.xdp_mode), attach_err(err));
 				goto out;
 			}
 			a.xdp_used[i] = used;
@@ -309,7 +304,7 @@ int cmd_sync(int argc, char **argv)
 			o = cJSON_CreateObject();
 			cJSON_AddStringToObject(o, "dev", name);
 			cJSON_AddStringToObject(o, "role", ext ? "external" : "pod");
-			cJSON_AddStringToObject(o, "xdp", ext ? xdp_name(used) : "off");
+			cJSON_AddStringToObject(o, "xdp", ext ? kxp_xdp_mode_name(used) : "off");
 			cJSON_AddBoolToObject(o, "tc", true);
 			cJSON_AddItemToArray(att, o);
 		}
@@ -382,7 +377,7 @@ int cmd_sync(int argc, char **argv)
 				printf("attached %s: tc ingress+egress (no xdp)\n", a.o.ext_devs[i]);
 			else
 				printf("attached %s: xdp (%s), tc ingress+egress\n", a.o.ext_devs[i],
-				       xdp_name(a.xdp_used[i]));
+				       kxp_xdp_mode_name(a.xdp_used[i]));
 		for (size_t i = 0; i < a.o.n_pod; i++)
 			printf("attached %s: tc ingress+egress\n", a.o.pod_devs[i]);
 		if (a.o.dp.cgroup_root && !kxp_dp_sock_error(dp)[0])

@@ -399,7 +399,7 @@ int kxp_dp_attach_xdp(struct kxp_dp *dp, int ifindex, enum kxp_xdp_mode mode, en
 		fwd_record(dp, ifindex, KXP_XDP_OFF);
 		return record(dp, ifindex, KXP_XDP_OFF, -1, false);
 	}
-	if (mode == KXP_XDP_NATIVE) {
+	if (mode == KXP_XDP_NATIVE || mode == KXP_XDP_AUTO) {
 		/* native and generic cannot be active at once */
 		if (skb_ours && (err = xdp_detach_mode(ifindex, XDP_FLAGS_SKB_MODE)))
 			return err;
@@ -412,18 +412,7 @@ int kxp_dp_attach_xdp(struct kxp_dp *dp, int ifindex, enum kxp_xdp_mode mode, en
 				*used = KXP_XDP_NATIVE;
 			return record(dp, ifindex, KXP_XDP_NATIVE, -1, false);
 		}
-		/* the driver refuses: fall back to generic, the caller warns */
-	}
-	if (mode == KXP_XDP_AUTO) {
-		if (skb_ours && (err = xdp_detach_mode(ifindex, XDP_FLAGS_SKB_MODE)))
-			return err;
-		if ((err = fwd_record(dp, ifindex, KXP_XDP_NATIVE)))
-			return err;
-		if (!bpf_xdp_attach(ifindex, fd, XDP_FLAGS_DRV_MODE, NULL)) {
-			if (used)
-				*used = KXP_XDP_NATIVE;
-			return record(dp, ifindex, KXP_XDP_NATIVE, -1, false);
-		}
+		/* the driver refuses: generic (with native asked for, the caller warns) */
 	}
 	if (drv_ours && (err = xdp_detach_mode(ifindex, XDP_FLAGS_DRV_MODE)))
 		return err;

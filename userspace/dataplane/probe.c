@@ -36,6 +36,13 @@ const struct kxp_cap_desc *kxp_cap_desc(enum kxp_cap_id id)
 	return (unsigned)id < KXP_CAP__COUNT ? &descs[id] : NULL;
 }
 
+const char *kxp_cap_need_name(enum kxp_cap_need need)
+{
+	static const char *const n[] = { "core", "xdp", "socket-lb", "fallback" };
+
+	return (unsigned)need < sizeof(n) / sizeof(n[0]) ? n[need] : "unknown";
+}
+
 #define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
 #define MOV_IMM(d, i) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
 #define CALL(f) INSN(BPF_JMP | BPF_CALL, 0, 0, 0, f)

@@ -75,6 +75,8 @@ struct kxp_caps {
 #define KXP_MIN_KERNEL "5.10"
 
 const struct kxp_cap_desc *kxp_cap_desc(enum kxp_cap_id id);
+/* "core", "xdp", "socket-lb", "fallback" (`kxp status`, the metrics' label). */
+const char *kxp_cap_need_name(enum kxp_cap_need need);
 /* Probe once per process (cached; thread-unsafe on the first call). Setting
  * KXP_PROBE_DENY to a comma list of capability ids (e.g. "H_LOOP,H_XDP_META")
  * reports them missing, so tests exercise the fallbacks on any kernel;

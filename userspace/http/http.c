@@ -219,13 +219,12 @@ static void caps_out(struct kxp_http *h, struct sbuf *b)
 {
 	const struct kxp_caps *c = kxp_probe();
 	uint32_t loaded = kxp_dp_loaded(h->dp);
-	static const char *const need[] = { "core", "xdp", "socket-lb", "fallback" };
 
 	sb_printf(b, "# HELP kxp_kernel_capability Whether the running kernel offers a facility kxp probes (1) or not (0).\n"
 		     "# TYPE kxp_kernel_capability gauge\n");
 	for (int i = 0; i < KXP_CAP__COUNT; i++)
 		sb_printf(b, "kxp_kernel_capability{capability=\"%s\",needed_by=\"%s\",kernel=\"%s\"} %d\n",
-			  kxp_cap_desc(i)->name, need[kxp_cap_desc(i)->need], c->kernel, c->have[i] ? 1 : 0);
+			  kxp_cap_desc(i)->name, kxp_cap_need_name(kxp_cap_desc(i)->need), c->kernel, c->have[i] ? 1 : 0);
 	sb_printf(b, "# HELP kxp_dataplane_loaded Which BPF objects this agent loaded (0: refused or not asked for).\n"
 		     "# TYPE kxp_dataplane_loaded gauge\n");
 	sb_printf(b, "kxp_dataplane_loaded{object=\"tc\"} %d\n", (loaded & KXP_LOADED_TC) ? 1 : 0);
