@@ -26,6 +26,9 @@
  * rejects) and per reason (SOCK_XLATE, SOCK_REVNAT, and the refusal reason).
  * BPF_PROG_TEST_RUN cannot run these programs: they are tested with real
  * sockets (selftests/e2e/test_socklb.sh). */
+/* One object for every kernel from 5.10: no BPF atomic with fetch (5.12;
+ * older verifiers refuse the instruction even in dead code). */
+#define KXP_NO_ATOMIC_FETCH
 #include "lib/maps.h"
 
 /* Never a trace copy (test_run does not run sock_addr programs); lib/stats.h

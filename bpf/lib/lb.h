@@ -60,11 +60,15 @@ static __always_inline int kxp_lb_backend(__u32 id, struct kxp_dec *d)
 	return 0;
 }
 
-/* Round robin: the set's counter of new flows, advanced with an atomic add so
- * flows on all CPUs walk one list (trace copies only read it). The objects
- * are built for BPF v1, where an atomic add returns nothing: the value is
- * read first, so two CPUs racing on one set may take the same slot (and the
- * next is skipped) - a rare step off the walk, not a drift of the spread. */
+/* Round robin: the set's counter of new flows, advanced with an atomic
+ * fetch-and-add so flows on all CPUs walk one list (trace copies only read
+ * it). Objects that must load on kernels before 5.12 (those without bpf_loop,
+ * and the socket hooks: KXP_NO_ATOMIC_FETCH) read the counter first, then
+ * add: two CPUs racing on one set may take the same slot (and skip the next),
+ * a rare step off the walk, not a drift. */
+#if defined(KXP_NO_BPF_LOOP) && !defined(KXP_NO_ATOMIC_FETCH)
+#define KXP_NO_ATOMIC_FETCH
+#endif
 static __always_inline __u32 kxp_rr_next(__u32 sp_id)
 {
 	__u32 *c = bpf_map_lookup_elem(&kxp_rr, &sp_id);
@@ -72,9 +76,14 @@ static __always_inline __u32 kxp_rr_next(__u32 sp_id)
 
 	if (!c)
 		return bpf_get_prandom_u32();
+	if (kxp_trace_mode)
+		return *(volatile __u32 *)c;
+#ifdef KXP_NO_ATOMIC_FETCH
 	v = *(volatile __u32 *)c;
-	if (!kxp_trace_mode)
-		__sync_fetch_and_add(c, 1);
+	__sync_fetch_and_add(c, 1);
+#else
+	v = __sync_fetch_and_add(c, 1);
+#endif
 	return v;
 }
 
