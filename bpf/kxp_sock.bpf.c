@@ -10,9 +10,9 @@
  *  - Same maps and selection as the packet path (lib/lb.h): DEFAULT entry,
  *    INTERNAL (cluster-wide) entry for eTP=Local external frontends; the
  *    backend sees a node address (the socket's own source), which is table J's
- *    "node: cluster set, SNAT" without a masquerade step. Pods under
- *    --socket-lb=all keep their own address (kube-proxy would masquerade
- *    them toward eTP=Cluster external frontends).
+ *    "node: cluster set, SNAT" without a masquerade step. Pods' sockets
+ *    (--socket-lb=all, the default) are translated only where that gives
+ *    kube-proxy's result (lib/sock.h kxp_sock_pod_ours); TC takes the rest.
  *  - No usable endpoint anywhere (and an active ClusterIP's unknown port):
  *    ECONNREFUSED (bpf_set_retval) — what the ICMP reject gives a client.
  *    Drops (endpoints exist but none fits the policy, unallocated service

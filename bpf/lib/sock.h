@@ -16,7 +16,8 @@
 #define KXP_SOCK_UDP_NS KXP_CT_UDP_NS
 
 /* Is this socket's traffic ours? --socket-lb=host: only the namespace kxp
- * runs in (pods keep going through TC); all: every socket in the cgroup. */
+ * runs in (pods keep going through TC); all (the default): pod sockets too,
+ * where the socket path gives what kube-proxy gives (kxp_sock_pod_ours). */
 static __always_inline bool kxp_sock_in_scope(struct bpf_sock_addr *ctx, bool *host)
 {
 	struct kxp_sock_cfg *sc;
@@ -65,6 +66,30 @@ static __always_inline bool kxp_sock_sticky(__u64 cookie, const struct kxp_pkt *
 	return true;
 }
 
+/* A pod's socket (--socket-lb all) is translated here only where the
+ * result is what kube-proxy's packet path would give it; everything else
+ * stays untranslated and TC decides from the real packet:
+ *  - TCP only: UDP flows follow endpoint changes on the packet path (a
+ *    datagram flow whose backend left its set moves, lib/ct.h), which a
+ *    connect()ed UDP socket translated once could not;
+ *  - no masquerade due: kube-proxy masquerades pod traffic to eTP=Cluster
+ *    external frontends (and every ClusterIP flow with --masquerade-all),
+ *    so the backend sees the node's address; a socket cannot change its
+ *    source, TC can;
+ *  - a backend to go to: whatever is rejected (ICMP port unreachable) or
+ *    dropped is left to TC, as kube-proxy does it, rather than failing
+ *    connect() at once with an errno the kernel may not let us choose
+ *    (bpf_set_retval, 5.18); checked at the end of kxp_sock_xlate.
+ * Known difference: a pod whose connection is balanced to itself (hairpin)
+ * sees its own address as the peer; kube-proxy masquerades hairpin flows.
+ * The pod's address is not known at connect() of an unbound socket. */
+static __always_inline bool kxp_sock_pod_ours(const struct kxp_svc_val *svc, const struct kxp_config *cfg)
+{
+	if (kxp_fe_external(svc))
+		return svc->flags & (KXP_SVC_F_SPLIT | KXP_SVC_F_ETP_LOCAL);
+	return !(cfg->flags & KXP_CFG_F_MASQ_ALL);
+}
+
 /* Decide for ctx's destination and rewrite it to the backend. Returns what
  * the hook returns: 1 (go on, translated or not ours) or 0 (refused; with
  * bpf_set_retval(-ECONNREFUSED) for a reject, else the kernel's EPERM for a
@@ -87,6 +112,8 @@ static __always_inline int kxp_sock_xlate(struct bpf_sock_addr *ctx, bool datagr
 		return 1;
 	if (!kxp_sock_in_scope(ctx, &host))
 		return 1;
+	if (!host && ctx->protocol != IPPROTO_TCP)
+		return 1; /* see kxp_sock_pod_ours */
 	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
 	if (!cfg)
 		return 1;
@@ -143,6 +170,8 @@ static __always_inline int kxp_sock_xlate(struct bpf_sock_addr *ctx, bool datagr
 	}
 	if ((set->flags & KXP_SVC_F_AFFINITY) && !client)
 		return 1;
+	if (!host && !kxp_sock_pod_ours(svc, cfg))
+		return 1;
 	if (!set->count) {
 		if (set->flags & KXP_SVC_F_REJECT)
 			kxp_dec_set(&d, KXP_V_REJECT, KXP_R_NO_ENDPOINTS);
@@ -174,6 +203,8 @@ static __always_inline int kxp_sock_xlate(struct bpf_sock_addr *ctx, bool datagr
 	ctx->user_port = (__u32)d.be_port;
 	kxp_dec_set(&d, KXP_V_FORWARD, KXP_R_SOCK_XLATE);
 out:
+	if (!host && d.verdict != KXP_V_FORWARD)
+		return 1; /* TC rejects or drops it from the packet (kxp_sock_pod_ours) */
 	kxp_account(&p, &d, true);
 	if (d.verdict == KXP_V_REJECT) {
 		/* before 5.18 the caller sees the kernel's EPERM instead */

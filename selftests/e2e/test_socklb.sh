@@ -4,7 +4,10 @@
 # ClusterIP, NodePort, LB IP and externalIP frontends over TCP, connected UDP
 # and unconnected UDP; getpeername() and recvfrom() show the frontend; a
 # service without endpoints gives ECONNREFUSED. --socket-lb=host leaves pod
-# sockets to TC, all translates them too, off detaches. Nothing is attached
+# sockets to TC; all (the default) translates pod TCP too where kube-proxy
+# would not masquerade it, and leaves the rest to TC (kube-proxy's result:
+# masqueraded eTP=Cluster external frontends, UDP, ICMP rejects); off
+# detaches. Nothing is attached
 # outside the test's cgroup (bpftool cgroup tree), and cleanup detaches.
 source "$(dirname "$0")/lib.sh"
 kxe_init socklb 280
@@ -181,21 +184,42 @@ case_host_scope_pods_via_tc()
 		>/dev/null || fail "no TC conntrack entry for pod1a"
 }
 
+# The default (all): pod TCP sockets are translated at connect() where
+# kube-proxy would not masquerade them; the rest is left to TC, which gives
+# kube-proxy's result from the packet.
 case_mode_all_pods()
 {
 	local before after
-	kxe_sync node1 --cgroup-root "$CG" --socket-lb all ||
-		{ fail "sync --socket-lb all: $(head -c 300 "$KXE_TMP/sync-node1.out")"; return; }
+	kxe_sync node1 --cgroup-root "$CG" ||
+		{ fail "sync (default --socket-lb): $(head -c 300 "$KXE_TMP/sync-node1.out")"; return; }
+	grep -q "socket LB all" "$KXE_TMP/sync-node1.out" ||
+		fail "default socket LB mode is not all: $(grep 'socket LB' "$KXE_TMP/sync-node1.out")" || return
 	before=$(kxe_reason node1 sock_xlate)
 	sp "$NS_POD1A" --tcp --dst 10.96.0.60:80 --count 8
 	expect_ok_view 10.96.0.60:80 && expect_sp_backends pod1b pod2a || return
 	[ "$(pj '.clients | keys | join(",")')" = "$POD1A_IP" ] || fail "backends saw $(pj '.clients|tostring')" || return
-	sp "$NS_POD1A" --udp-connected --dst 203.0.113.61:53 --count 8
-	expect_ok_view 203.0.113.61:53 || return
-	sp "$NS_POD1A" --udp-unconnected --dst "$NODE1_IP:30161" --count 8
-	expect_ok_view "$NODE1_IP:30161" || return
+	# eTP=Local external frontend: the cluster-wide set, client kept
+	sp "$NS_POD1A" --tcp --dst 203.0.113.63:80 --count 4
+	expect_ok_view 203.0.113.63:80 && expect_sp_backends pod2a || return
+	[ "$(pj '.clients | keys | join(",")')" = "$POD1A_IP" ] || fail "backends saw $(pj '.clients|tostring')" || return
 	after=$(kxe_reason node1 sock_xlate)
-	[ "$after" -ge $((before + 24)) ] || fail "sock_xlate $before -> $after, want +24"
+	[ "$after" -ge $((before + 12)) ] || fail "sock_xlate $before -> $after, want +12" || return
+
+	# left to TC: eTP=Cluster external frontends (masqueraded: the backend
+	# sees node1), UDP, and a Service without endpoints (ICMP reject)
+	before=$after
+	sp "$NS_POD1A" --tcp --dst 203.0.113.61:80 --count 6
+	expect_ok_view 203.0.113.61:80 && expect_sp_backends pod1b pod2a && expect_node_client || return
+	sp "$NS_POD1A" --udp-connected --dst 10.96.0.60:53 --count 6
+	expect_ok_view 10.96.0.60:53 || return
+	sp "$NS_POD1A" --udp-unconnected --dst "$NODE1_IP:30161" --count 6
+	expect_ok_view "$NODE1_IP:30161" || return
+	# (kxp-probe: its connect() reports the ICMP error, as kube-proxy's reject gives it)
+	KXE_LAST=$(cg_run "$NS_POD1A" "$KXE_PROBE" --timeout-ms 500 --max-failures 5 --max-seconds 30 \
+		--tcp --dst 10.96.0.42:80 --count 3 2>&1)
+	[ "$(pj .failures.refused)" = 3 ] || fail "pod to 10.96.0.42:80: want 3 refused (ICMP), got $KXE_LAST" || return
+	after=$(kxe_reason node1 sock_xlate)
+	[ "$after" = "$before" ] || fail "the socket path took what TC must decide: sock_xlate $before -> $after"
 }
 
 case_mode_off_detaches()
@@ -207,7 +231,7 @@ case_mode_off_detaches()
 	# without the hooks, nothing on node1 translates its own connections
 	sp "$NS_N1" --tcp --dst 10.96.0.60:80 --count 2
 	[ "$(pj .ok)" = 0 ] || fail "node1 reached 10.96.0.60:80 with socket LB off: $KXE_LAST" || return
-	kxe_sync node1 --cgroup-root "$CG" || fail "sync back to host mode"
+	kxe_sync node1 --cgroup-root "$CG" --socket-lb host || fail "sync back to host mode"
 }
 
 # Ids of kxp programs on our cgroup (sorted), from bpftool.
@@ -264,7 +288,7 @@ sock_setup()
 	KXE_ECHO_PORTS="--tcp 8080 --udp 5353" kxe_echo "$NS_N1" node1 || { KXE_SETUP_ERR="echo on node1"; return 1; }
 	sock_services >"$KXE_MANIFESTS/zz-sock.yaml"
 	kxe_sync node2 || { KXE_SETUP_ERR="sync node2: $(head -c 300 "$KXE_TMP/sync-node2.out")"; return 1; }
-	kxe_sync node1 --cgroup-root "$CG" ||
+	kxe_sync node1 --cgroup-root "$CG" --socket-lb host ||
 		{ KXE_SETUP_ERR="sync node1: $(head -c 300 "$KXE_TMP/sync-node1.out")"; return 1; }
 }
 

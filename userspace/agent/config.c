@@ -41,8 +41,9 @@ const char kxp_agent_help[] =
 	"cni* flannel* cilium_* tap* vxlan*... see the docs); --external-dev defaults to the devices\n"
 	"holding the node's addresses. --cgroup-root attaches the socket hooks (node-originated\n"
 	"traffic to Services, translated at connect/sendmsg) to that cgroup v2 directory (the host's\n"
-	"cgroup2 mount in a DaemonSet); --socket-lb: host (default) = the node's namespace only,\n"
-	"all = pods too, off = detach. Without --cgroup-root they are left as they are.\n";
+	"cgroup2 mount in a DaemonSet); --socket-lb: all (default) = pods too (their TCP where\n"
+	"kube-proxy would not masquerade), host = the node's namespace only, off = detach.\n"
+	"Without --cgroup-root they are left as they are.\n";
 
 static void msg(char (*v)[256], size_t *n, const char *fmt, va_list ap)
 {

@@ -38,8 +38,9 @@ static const char sync_help[] =
 	"--snat-port-range (default 1024-29999: keep it clear of the NodePort range and of\n"
 	"net.ipv4.ip_local_port_range, so no reply can match one of the node's own connections).\n"
 	"--cgroup-root attaches the socket hooks (frontends translated at connect/sendmsg) to that\n"
-	"cgroup v2 directory, for sockets of this namespace only (host, the default), of every\n"
-	"namespace (all), or detaches them (off); without it they are left as they are.\n";
+	"cgroup v2 directory: all (the default) = sockets of every namespace, pods' TCP where\n"
+	"kube-proxy would not masquerade (the rest stays with TC), host = this namespace only,\n"
+	"off = detach; without --cgroup-root they are left as they are.\n";
 
 #define MAX_PATHS 64
 

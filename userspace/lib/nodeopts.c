@@ -52,7 +52,7 @@ void kxp_nodeopts_defaults(struct kxp_nodeopts *o)
 	o->node.nodeport_primary = true;
 	o->node.default_algo = KXP_ALGO_RANDOM;
 	o->xdp_mode = KXP_XDP_AUTO;
-	o->dp.sock_lb = KXP_SOCK_HOST;
+	o->dp.sock_lb = KXP_SOCK_ALL; /* pods where the socket path matches kube-proxy (lib/sock.h) */
 }
 
 int kxp_nodeopts_u32(struct kxp_nodeopts *o, const char *what, const char *s, uint32_t *out)
