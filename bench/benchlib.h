@@ -170,6 +170,7 @@ static inline void bench_desired_init(struct bench_desired *st, size_t cap_fe, s
 	d->cfg.cluster[0] = (struct kxp_cidr4){ htonl(CLUSTER_CIDR), htonl(CLUSTER_MASK) };
 	d->cfg.n_service = 1;
 	d->cfg.service[0] = (struct kxp_cidr4){ htonl(SERVICE_CIDR), htonl(SERVICE_MASK) };
+	d->cfg.snat_addr = htonl(NODE_IP); /* as the model writes it: the primary address */
 }
 
 static inline int bench_be_cmp(const void *a, const void *b)

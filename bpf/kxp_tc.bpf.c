@@ -17,7 +17,8 @@
  * later fragments of the same datagram follow it (addresses rewritten only);
  * one whose first fragment was not seen passes untouched (FRAGMENT).
  *
- * Order per packet at ingress: 1. a REPLY ct entry for the packet's tuple:
+ * Order per packet at ingress: 1. a REPLY ct entry for the packet's tuple
+ * (looked up for packets to the SNAT address only, lib/lb.h kxp_lb_may_reply):
  * masqueraded flows are rewritten back to {frontend -> client} here (REPLY,
  * lib/ct.h; reverse SNAT is looked up before frontends) and forwarded by
  * kxp; other flows' replies pass as the backend sent them and TC egress of
@@ -176,8 +177,7 @@ int kxp_tc_ingress(struct __sk_buff *skb)
 	kxp_tc_pull(skb);
 	r = kxp_frag_follow(&p, kxp_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p));
 	if (r == KXP_R_OK) {
-		if (kxp_ct_reply(&p, &d, KXP_STAGE_TC_INGRESS) == KXP_REPLY_NONE)
-			kxp_lb_frontend(skb, skb->ifindex, &p, &d);
+		kxp_lb_ingress(skb, skb->ifindex, &p, &d, KXP_STAGE_TC_INGRESS);
 	} else if (r == KXP_R_FRAGMENT) {
 		kxp_lb_fragment(&p, &d);
 	} else if (r == KXP_R_UNKNOWN_PROTO && p.proto == IPPROTO_ICMP) {
@@ -216,7 +216,7 @@ int kxp_tc_egress(struct __sk_buff *skb)
 	 * first fragment records its ports, later ones follow it (lib/frag.h). */
 	r = kxp_frag_follow(&p, kxp_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p));
 	if (r == KXP_R_OK) {
-		if (kxp_ct_reply(&p, &d, KXP_STAGE_TC_EGRESS) == KXP_REPLY_NAT && kxp_tc_nat(skb, &p, &d.nat))
+		if (kxp_lb_egress(&p, &d) == KXP_REPLY_NAT && kxp_tc_nat(skb, &p, &d.nat))
 			kxp_dec_set(&d, KXP_V_DROP, KXP_R_CSUM);
 		kxp_frag_record(&p, &d);
 	} else if (r == KXP_R_UNKNOWN_PROTO && p.proto == IPPROTO_ICMP) {

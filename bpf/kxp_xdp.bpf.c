@@ -5,8 +5,9 @@
  * Same parsing, decision, conntrack and counting rules as TC ingress (see the
  * header of kxp_tc.bpf.c and bpf/lib/); differences:
  *  - replies: only those of masqueraded flows are translated here (un-SNAT
- *    and un-DNAT, lib/ct.h), looked up only for destination ports inside
- *    the SNAT range; other replies are left to TC ingress;
+ *    and un-DNAT, lib/ct.h), looked up only for the SNAT address and
+ *    destination ports inside the SNAT range (lib/lb.h kxp_lb_may_reply);
+ *    other replies are left to TC;
  *  - a translated packet of a flow without SNAT goes to the stack (XDP_PASS),
  *    which routes it (the client address is preserved, nothing is martian);
  *  - a translated packet of a masqueraded flow is routed here with
@@ -47,26 +48,6 @@ static __always_inline void kxp_xdp_mark_counted(struct xdp_md *ctx)
 		*(__u32 *)meta = KXP_META_COUNTED;
 }
 
-/* Only masqueraded replies are translated in XDP, and those arrive on a SNAT
- * port: other packets skip the REPLY lookup (a miss on a cold hash bucket is
- * most of the cost of a non-service packet). SCTP keeps the client's port.
- * A reply outside the current range (the range changed) is still translated
- * by TC ingress. */
-static __always_inline bool kxp_xdp_maybe_reply(const struct kxp_pkt *p)
-{
-	struct kxp_config *cfg;
-	__u32 zero = 0, min, n, port;
-
-	if (p->proto == IPPROTO_SCTP)
-		return true;
-	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
-	if (!cfg)
-		return false;
-	kxp_snat_range(p, cfg, &min, &n);
-	port = bpf_ntohs(p->dport);
-	return port >= min && port - min < n;
-}
-
 /* Send a masqueraded flow's translated packet (XDP_TX/XDP_REDIRECT), or -1:
  * hand it to TC untranslated. Its own frame keeps the FIB lookup's 64 bytes
  * off the entry's stack (6.1 counts the entry, kxp_lb_commit and the SNAT
@@ -100,8 +81,7 @@ int kxp_xdp(struct xdp_md *ctx)
 
 	r = kxp_frag_follow(&p, kxp_parse(data, data_end, data_end - data, &p));
 	if (r == KXP_R_OK) {
-		if (!kxp_xdp_maybe_reply(&p) || kxp_ct_reply(&p, &d, KXP_STAGE_XDP) == KXP_REPLY_NONE)
-			kxp_lb_frontend(ctx, ctx->ingress_ifindex, &p, &d);
+		kxp_lb_ingress(ctx, ctx->ingress_ifindex, &p, &d, KXP_STAGE_XDP);
 	} else if (r == KXP_R_FRAGMENT) {
 		kxp_lb_fragment(&p, &d);
 	} else {

@@ -201,6 +201,36 @@ static __always_inline bool kxp_fe_external(const struct kxp_svc_val *svc)
 	       svc->kind == KXP_FE_LOADBALANCER || svc->kind == KXP_FE_EXTERNALIP;
 }
 
+/* kxp_hint (abi.h): may the lookup this bit stands for hit? Yes when the
+ * writer has not completed that bitmap (flag clear in kxp_config.hints). */
+static __always_inline bool kxp_hint_bit(__u32 word, __u32 bit)
+{
+	__u64 *w = bpf_map_lookup_elem(&kxp_hint, &word);
+
+	return !w || ((*w >> bit) & 1);
+}
+
+/* Can a packet from this port be a backend's reply? */
+static __always_inline bool kxp_hint_be_port(const struct kxp_config *cfg, __be16 port)
+{
+	__u32 h = bpf_ntohs(port);
+
+	if (!(cfg->hints & KXP_HINT_F_PORTS))
+		return true;
+	return kxp_hint_bit(h / 64, h % 64);
+}
+
+/* Can this destination be a frontend? */
+static __always_inline bool kxp_hint_fe_addr(const struct kxp_config *cfg, __be32 addr)
+{
+	__u32 h;
+
+	if (!(cfg->hints & KXP_HINT_F_ADDRS) || kxp_in_cidrs(addr, cfg->service, cfg->n_service))
+		return true;
+	h = KXP_HINT_ADDR_BIT(addr);
+	return kxp_hint_bit(KXP_HINT_PORT_WORDS + h / 64, h % 64);
+}
+
 /* The decision for a parsed TCP/UDP/SCTP packet (or a fragment whose ports
  * are known) that is not a reply, up to the backend of a new flow (which
  * kxp_lb_commit then makes a flow). d starts as {PASS, NOT_SERVICE}. */
@@ -226,6 +256,8 @@ static __noinline void kxp_lb_decide(const struct kxp_pkt *p, struct kxp_dec *d,
 	__u64 now;
 	int src;
 
+	if (!kxp_hint_fe_addr(cfg, p->daddr))
+		return; /* no frontend has this address (kxp_lb_unknown: not ours) */
 	svc = bpf_map_lookup_elem(&kxp_svc4, &k);
 	if (!svc) {
 		kxp_lb_unknown(p, cfg, d);
@@ -394,15 +426,66 @@ static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_
 	}
 }
 
-/* The frontend decision and, for a new flow, its commit (one config lookup
- * and one clock read for both). */
-static __always_inline void kxp_lb_frontend(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d)
+/* Can a packet at XDP or TC ingress be the reply of a masqueraded flow, the
+ * only replies translated there (lib/ct.h)? Those are addressed to the SNAT
+ * address, which kxp_config names (the model writes the node's primary
+ * address; 0 = the FIB's choice, any node address), come from a backend's
+ * port (kxp_hint), and in XDP arrive on a SNAT port (SCTP keeps the
+ * client's). Everything else skips the REPLY lookup, whose miss on a cold
+ * hash bucket is most of what kxp costs a packet it does not translate. A
+ * reply of another flow then takes the frontend decision, which passes it
+ * (its destination is the client, no frontend) as REPLY_LATER would; TC
+ * egress translates it. TC ingress keeps looking up replies outside the port
+ * range: flows masqueraded before the range changed still come back there.
+ * The objects for kernels before 5.17 keep only the XDP port test: with the
+ * other tests the unrolled SNAT search (lib/snat.h) behind them takes the
+ * TC object past the verifier's 1M-instruction budget. */
+static __always_inline bool kxp_lb_snat_port(const struct kxp_pkt *p, const struct kxp_config *cfg, __u8 stage)
+{
+	__u32 min, n, port;
+
+	if (stage != KXP_STAGE_XDP || p->proto == IPPROTO_SCTP)
+		return true;
+	kxp_snat_range(p, cfg, &min, &n);
+	port = bpf_ntohs(p->dport);
+	return port >= min && port - min < n;
+}
+
+static __always_inline bool kxp_lb_may_reply(const struct kxp_pkt *p, const struct kxp_config *cfg, __u8 stage)
+{
+#ifndef KXP_NO_BPF_LOOP
+	if ((cfg->snat_addr && p->daddr != cfg->snat_addr) || !kxp_hint_be_port(cfg, p->sport))
+		return false;
+#endif
+	return kxp_lb_snat_port(p, cfg, stage);
+}
+
+/* TC egress for a parsed packet: the reply of a flow translated without
+ * masquerade (lib/ct.h), looked up only for packets from a backend port. */
+static __always_inline int kxp_lb_egress(const struct kxp_pkt *p, struct kxp_dec *d)
+{
+	struct kxp_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
+	if (cfg && !kxp_hint_be_port(cfg, p->sport))
+		return KXP_REPLY_NONE;
+	return kxp_ct_reply(p, d, KXP_STAGE_TC_EGRESS);
+}
+
+/* XDP and TC ingress for a parsed packet: a masqueraded flow's reply, else
+ * the frontend decision and, for a new flow, its commit (one config lookup
+ * and one clock read for all). */
+static __always_inline void kxp_lb_ingress(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d,
+					   __u8 stage)
 {
 	struct kxp_config *cfg;
 	__u32 zero = 0;
 
 	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
 	if (!cfg)
+		return;
+	if (kxp_lb_may_reply(p, cfg, stage) && kxp_ct_reply(p, d, stage) != KXP_REPLY_NONE)
 		return;
 	kxp_lb_decide(p, d, cfg);
 	if (d->new_flow)

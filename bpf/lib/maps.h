@@ -199,4 +199,12 @@ struct {
 	__type(value, __u32);
 } kxp_fwddev SEC(".maps");
 
+/* Bitmaps that spare lookups bound to miss: backend ports, frontend addresses (abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KXP_HINT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} kxp_hint SEC(".maps");
+
 #endif

@@ -245,7 +245,8 @@ struct kxp_config {
 	__u32 maglev_m;       /* entries per Maglev table (prime; inner maps hold m + 2) */
 	__u32 features;       /* KXP_FEAT_* the loaded programs were given (for `kxp status`) */
 	__u32 loaded;         /* KXP_LOADED_*: which objects the last kxp process loaded */
-	__u32 reserved[11];
+	__u32 hints;          /* KXP_HINT_F_*: kxp_hint bitmaps the writer keeps complete */
+	__u32 reserved[10];
 };
 
 /* kxp_fwddev: ifindex -> KXP_FWD_*, what XDP may do with a frame leaving by
@@ -264,6 +265,30 @@ struct kxp_config {
 #define KXP_LOADED_XDP (1u << 1)    /* the XDP object loaded (--xdp-mode not off, kernel accepted it) */
 #define KXP_LOADED_SOCK (1u << 2)   /* the socket hooks loaded */
 #define KXP_LOADED_NOLOOP (1u << 3) /* the objects built without bpf_loop */
+
+/* kxp_hint: array of __u64 bitmaps the programs read before a lookup that
+ * would mostly miss a large, cache-cold hash (appended with the per-packet
+ * work of layout v2; a flag in kxp_config.hints says a bitmap is complete,
+ * so programs of an instance whose writer has not filled it yet filter
+ * nothing):
+ *  - words [0, KXP_HINT_PORT_WORDS): backend ports, bit (port % 64) of word
+ *    port / 64 set when any backend ever had that port (host order). A reply
+ *    of a translated flow comes from a backend port, so packets from other
+ *    ports skip the kxp_ct4 REPLY lookup. Bits are only ever set while the
+ *    instance lives: a flow outlives its backend's removal.
+ *  - words [KXP_HINT_PORT_WORDS, KXP_HINT_WORDS): frontend addresses outside
+ *    the service CIDRs (node addresses with NodePorts, LoadBalancer and
+ *    external IPs; every frontend when no service CIDR is set), hashed to
+ *    one of 65536 bits by KXP_HINT_ADDR_BIT. A destination outside the
+ *    service CIDRs whose bit is clear is no frontend: no kxp_svc4 lookup. */
+#define KXP_PIN_HINT "kxp_hint"
+#define KXP_HINT_PORT_WORDS 1024
+#define KXP_HINT_ADDR_WORDS 1024
+#define KXP_HINT_WORDS (KXP_HINT_PORT_WORDS + KXP_HINT_ADDR_WORDS)
+/* a = the address as stored (network order), read as a __u32 on this host */
+#define KXP_HINT_ADDR_BIT(a) (((__u32)(a) * 0x9e3779b1u) >> 16)
+#define KXP_HINT_F_PORTS (1u << 0) /* backend port words complete */
+#define KXP_HINT_F_ADDRS (1u << 1) /* frontend address words complete */
 
 /* ---- kxp_stats: per-CPU array, fe_id -> counters --------------------------- */
 struct kxp_stats {
@@ -493,6 +518,7 @@ KXP_ASSERT_SIZE(struct kxp_aff_key, 8);
 KXP_ASSERT_SIZE(struct kxp_aff_val, 24);
 KXP_ASSERT_SIZE(struct kxp_spname, KXP_SPNAME_LEN);
 _Static_assert(__builtin_offsetof(struct kxp_config, maglev_m) == 152, "kxp_config layout");
+_Static_assert(__builtin_offsetof(struct kxp_config, hints) == 164, "kxp_config layout");
 _Static_assert(__builtin_offsetof(struct kxp_ct_val, created) == 24, "kxp_ct_val timestamps must be 8-aligned");
 _Static_assert(__builtin_offsetof(struct kxp_svc_val, affinity_timeout) == 16, "kxp_svc_val layout");
 

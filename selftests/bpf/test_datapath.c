@@ -960,3 +960,93 @@ KXP_TEST(lb_source_ranges_deny)
 out:
 	tenv_close(&e);
 }
+
+/* Set bit `bit` of kxp_hint word `word` by hand. */
+static int hint_set(struct tenv *e, uint32_t word, uint32_t bit)
+{
+	int fd = kxp_dp_map_fd(e->dp, KXP_MAP_HINT);
+	__u64 w;
+
+	if (bpf_map_lookup_elem(fd, &word, &w))
+		return -1;
+	w |= 1ull << bit;
+	return bpf_map_update_elem(fd, &word, &w, BPF_ANY);
+}
+
+static bool hint_has(struct tenv *e, uint32_t word, uint32_t bit)
+{
+	__u64 w = 0;
+
+	bpf_map_lookup_elem(kxp_dp_map_fd(e->dp, KXP_MAP_HINT), &word, &w);
+	return (w >> bit) & 1;
+}
+
+/* kxp_hint (abi.h): the writer sets the bits of every backend port and of
+ * every frontend address outside the service CIDRs, says so in
+ * kxp_config.hints, and the programs then skip the lookups those bitmaps
+ * rule out: entries written behind the writer's back are not seen until
+ * their bit is set. */
+KXP_TEST(hints_spare_lookups_bound_to_miss)
+{
+	const uint32_t ghost = A(198, 51, 100, 77), gbit = KXP_HINT_ADDR_BIT(ghost);
+	const uint32_t lbbit = KXP_HINT_ADDR_BIT(LB_IP);
+	struct kxp_svc_key sk = { .addr = ghost, .port = htons(80), .proto = IPPROTO_TCP };
+	struct kxp_svc_val sv;
+	struct kxp_flow4 rk = { .saddr = POD_B, .daddr = EXT_C, .sport = htons(9999), .dport = htons(40000),
+				.proto = IPPROTO_TCP, .dir = KXP_DIR_REPLY };
+	struct kxp_ct_val rv = { .nat = { LB_IP, EXT_C, htons(443), htons(40000) } };
+	struct kxp_config cfg;
+	struct tenv e;
+	struct trun r;
+	struct tpkt p;
+	__u32 zero = 0;
+	int s;
+
+	if (tenv_open(&e))
+		return;
+	s = tenv_set(&e, IPPROTO_TCP, 1, (uint32_t[]){ POD_B }, (uint16_t[]){ 8443 });
+	tenv_fe(&e, CIP, 80, IPPROTO_TCP, KXP_SCOPE_DEFAULT, KXP_FE_CLUSTERIP, 0, s);
+	/* eTP=Local: external clients keep their address (no masquerade, no FIB) */
+	tenv_fe(&e, LB_IP, 443, IPPROTO_TCP, KXP_SCOPE_DEFAULT, KXP_FE_LOADBALANCER,
+		KXP_SVC_F_EXTERNAL | KXP_SVC_F_ETP_LOCAL | KXP_SVC_F_SPLIT | KXP_SVC_F_LOCAL_SET, s);
+	if (tenv_apply(&e))
+		goto out;
+	if (!ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(e.dp, KXP_MAP_CONFIG), &zero, &cfg), "config") ||
+	    !ASSERT_EQ(cfg.hints, KXP_HINT_F_PORTS | KXP_HINT_F_ADDRS, "kxp_config.hints") ||
+	    !ASSERT_TRUE(hint_has(&e, 8443 / 64, 8443 % 64), "backend port 8443 bit") ||
+	    !ASSERT_TRUE(hint_has(&e, KXP_HINT_PORT_WORDS + lbbit / 64, lbbit % 64), "LB IP bit"))
+		goto out;
+	/* the frontends work */
+	p = tcp(EXT_C, 40000, LB_IP, 443, TH_SYN);
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_pkt(&r, EXT_C, 40000, POD_B, 8443, "LB IP"))
+		goto out;
+
+	/* a frontend the writer does not know of, outside the service CIDR */
+	if (!ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(e.dp, KXP_MAP_SVC),
+					   &(struct kxp_svc_key){ .addr = LB_IP, .port = htons(443),
+								   .proto = IPPROTO_TCP },
+					   &sv), "LB IP entry") ||
+	    hint_has(&e, KXP_HINT_PORT_WORDS + gbit / 64, gbit % 64) ||
+	    !ASSERT_OK(bpf_map_update_elem(kxp_dp_map_fd(e.dp, KXP_MAP_SVC), &sk, &sv, BPF_ANY), "ghost entry"))
+		goto out;
+	p = tcp(EXT_C, 40001, ghost, 80, TH_SYN);
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_untouched(&r, "address bit clear: no frontend lookup"))
+		goto out;
+	if (!ASSERT_OK(hint_set(&e, KXP_HINT_PORT_WORDS + gbit / 64, gbit % 64), "set address bit") ||
+	    tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_pkt(&r, EXT_C, 40001, POD_B, 8443, "address bit set"))
+		goto out;
+
+	/* a reply from a port no backend has (9999): no REPLY lookup at egress */
+	rv.created = rv.last_seen = now_ns();
+	rv.fe_id = sv.fe_id;
+	if (!ASSERT_OK(bpf_map_update_elem(kxp_dp_map_fd(e.dp, KXP_MAP_CT), &rk, &rv, BPF_ANY), "REPLY entry"))
+		goto out;
+	p = tcp(POD_B, 9999, EXT_C, 40000, TH_SYN | TH_ACK);
+	if (tenv_run(&e, T_TC_EG, &p, &r) || !tcheck_untouched(&r, "port bit clear: no REPLY lookup"))
+		goto out;
+	if (!ASSERT_OK(hint_set(&e, 9999 / 64, 9999 % 64), "set port bit") || tenv_run(&e, T_TC_EG, &p, &r) ||
+	    !tcheck_pkt(&r, LB_IP, 443, EXT_C, 40000, "port bit set: reply translated"))
+		goto out;
+out:
+	tenv_close(&e);
+}

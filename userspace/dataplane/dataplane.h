@@ -15,6 +15,7 @@ enum kxp_map_id {
 	KXP_MAP_SOCKCFG, KXP_MAP_SOCKREV,   /* socket LB (appended) */
 	KXP_MAP_MAGLEV, KXP_MAP_RR, KXP_MAP_MEMBER, KXP_MAP_AFFINITY, KXP_MAP_SPNAME, /* selection (appended) */
 	KXP_MAP_FWDDEV, /* what XDP may send through a device (appended) */
+	KXP_MAP_HINT,   /* bitmaps that spare lookups bound to miss (appended) */
 	KXP_MAP__COUNT,
 };
 

@@ -32,7 +32,15 @@ struct kxp_dp {
 	uint32_t loaded;             /* KXP_LOADED_* (kxp_config.loaded) */
 	char xdp_err[1024];           /* why the XDP object is not loaded ("" if it is, or was not asked for) */
 	char sock_err[1024];          /* why the socket hooks are not loaded */
+	uint64_t *hint;              /* mirror of kxp_hint (hint.c), read on first use */
+	uint32_t hints;              /* KXP_HINT_F_* complete in kxp_hint (kxp_config.hints) */
+	bool hint_seed_ct;           /* kxp_hint is new beside an older instance's kxp_ct4 */
 };
+
+/* hint.c: bring kxp_hint up to date with d before the entries it covers are
+ * written (full: d is the complete state). Returns 0 or -errno; on an error
+ * dp->hints is 0 and the programs filter nothing. */
+int kxp_dp_hints_apply(struct kxp_dp *dp, const struct kxp_desired *d, bool full);
 
 void kxp_wcache_free(struct kxp_wcache *wc);
 

@@ -58,6 +58,7 @@ static const struct {
 	[KXP_MAP_AFFINITY] = { KXP_PIN_AFFINITY, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_aff_key), sizeof(struct kxp_aff_val) },
 	[KXP_MAP_SPNAME] = { KXP_PIN_SPNAME, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct kxp_spname) },
 	[KXP_MAP_FWDDEV] = { KXP_PIN_FWDDEV, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(__u32) },
+	[KXP_MAP_HINT] = { KXP_PIN_HINT, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(__u64) },
 };
 
 const char *kxp_map_pin_name(enum kxp_map_id id)
@@ -472,7 +473,9 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 				strerror(-err));
 			goto fail;
 		}
-		if (o->trace) {
+		/* maps appended since an instance was pinned: its programs run
+		 * without them, so may the trace copies */
+		if (o->trace && i != KXP_MAP_FWDDEV && i != KXP_MAP_HINT) {
 			set_err(o, "instance %s: no pinned map %s (run kxp sync first)", dp->instance,
 				map_desc[i].name);
 			err = -ENOENT;
@@ -496,6 +499,7 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 		dp->map_fd[i] = bpf_map__fd(tm);
 		dp->map_max[i] = bpf_map__max_entries(tm);
 	}
+	dp->hint_seed_ct = reused[KXP_MAP_CT] && !reused[KXP_MAP_HINT] && !o->trace;
 
 	if (want_xdp) {
 		dp->xdp = xdp_open(noloop);
@@ -627,8 +631,9 @@ int kxp_dp_open_pinned(struct kxp_dp **out, const char *instance)
 		__u32 len = sizeof(info);
 		int fd = pin_open(dp, i);
 
-		/* an instance pinned before kernel probing has no kxp_fwddev */
-		if (fd == -ENOENT && i == KXP_MAP_FWDDEV)
+		/* an instance pinned by an older kxp lacks the maps appended since
+		 * (kxp_fwddev, kxp_hint); their next kxp_dp_open creates them */
+		if (fd == -ENOENT && (i == KXP_MAP_FWDDEV || i == KXP_MAP_HINT))
 			continue;
 		if (fd < 0) {
 			err = fd;
@@ -669,6 +674,7 @@ void kxp_dp_close(struct kxp_dp *dp)
 	if (!dp)
 		return;
 	kxp_wcache_free(dp->wc);
+	free(dp->hint);
 	for (int i = 0; i < KXP_MAP__COUNT; i++)
 		if (dp->own_fd[i] && dp->map_fd[i] >= 0)
 			close(dp->map_fd[i]);

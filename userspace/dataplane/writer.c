@@ -873,6 +873,7 @@ static int write_config_nodeips(struct apply_ctx *c, const struct kxp_desired *d
 	cfg.maglev_m = c->dp->maglev_m;
 	cfg.features = c->dp->features;
 	cfg.loaded = c->dp->loaded;
+	cfg.hints = c->dp->hints;
 	/* A kernel whose FIB lookup cannot say which source it would pick
 	 * (no BPF_FIB_LOOKUP_SRC): masquerade to the primary node address. */
 	for (size_t i = 0; !cfg.snat_addr && !(c->dp->features & KXP_FEAT_FIB_SRC) && i < d->n_nodeips; i++)
@@ -1269,6 +1270,8 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 			return err;
 	}
 	c.wc = dp->wc;
+	/* before any entry they cover (hint.c); failing, they are switched off */
+	kxp_dp_hints_apply(dp, d, !only);
 	fe_ids = &c.wc->fe_ids;
 	sp_ids = &c.wc->sp_ids;
 	be_ids = &c.wc->be_ids;
