@@ -219,6 +219,58 @@ KXP_TEST(decode_yaml_scalars_and_errors)
 	kxp_diags_free(&d);
 }
 
+/* YAML is decoded one document at a time: a syntax error in a later
+ * document must still take back the documents before it (and their diags),
+ * and leave what earlier files loaded; endpoints share node names. */
+KXP_TEST(decode_yaml_error_after_documents)
+{
+	static const char one[] = "apiVersion: v1\nkind: Service\nmetadata: {name: kept, namespace: a}\n"
+				  "spec: {clusterIP: 10.96.0.9, ports: [{port: 80}]}\n";
+	static const char text[] = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: a}\n"
+				   "spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\n"
+				   "---\n"
+				   "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\naddressType: IPv4\n"
+				   "metadata: {name: web-1, namespace: a, labels: {kubernetes.io/service-name: web}}\n"
+				   "ports: [{port: 8080}]\n"
+				   "endpoints: [{addresses: [10.1.0.1], nodeName: n1}, {addresses: [10.1.0.2], nodeName: n1},\n"
+				   "            {addresses: [10.1.0.3], nodeName: n2}]\n"
+				   "---\n"
+				   "kind: Service\nmetadata: {name: bad, namespace: a, ports: [1}\n"
+				   "---\n"
+				   "kind: Nonsense\n";
+	struct kxp_objects o = { 0 };
+	struct kxp_diags d = { 0 };
+	int r;
+
+	r = kxp_objects_load_text(&o, one, sizeof(one) - 1, "one.yaml", &d);
+	if (!ASSERT_OK(r, "one.yaml") || !ASSERT_EQ(o.n_svcs, 1, "one Service"))
+		goto out;
+	/* without the broken document it loads, names shared by endpoints */
+	r = kxp_objects_load_text(&o, text, strstr(text, "---\nkind: Service") - text, "good.yaml", &d);
+	if (ASSERT_OK(r, "the documents before the broken one") && ASSERT_EQ(o.n_slices, 1, "one slice") &&
+	    ASSERT_EQ(o.slices[0].n_eps, 3, "endpoints")) {
+		ASSERT_STREQ(o.slices[0].eps[2].node_name, "n2", "node name");
+		ASSERT_TRUE(o.slices[0].eps[0].node_name == o.slices[0].eps[1].node_name, "one shared copy of n1");
+	}
+	kxp_objects_free(&o);
+	kxp_diags_free(&d);
+	r = kxp_objects_load_text(&o, one, sizeof(one) - 1, "one.yaml", &d);
+	ASSERT_OK(r, "one.yaml again");
+	r = kxp_objects_load_text(&o, text, sizeof(text) - 1, "broken.yaml", &d);
+	ASSERT_EQ(r, -EINVAL, "broken YAML");
+	ASSERT_EQ(o.n_svcs, 1, "only the Service of the earlier file");
+	if (o.n_svcs)
+		ASSERT_STREQ(o.svcs[0].name, "kept", "the earlier file's Service");
+	ASSERT_EQ(o.n_slices, 0, "no slice of the broken file");
+	if (ASSERT_EQ(d.n, 1, "only the file's diag")) {
+		ASSERT_STREQ(d.v[0].kind, "file", "diag names the file");
+		ASSERT_STREQ(d.v[0].name, "broken.yaml", "file");
+	}
+out:
+	kxp_objects_free(&o);
+	kxp_diags_free(&d);
+}
+
 KXP_TEST(decode_directory_sorted)
 {
 	struct kxp_objects o = { 0 };

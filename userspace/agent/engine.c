@@ -7,6 +7,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,7 @@
 
 struct kxp_engine_svc {
 	uint64_t *keys;      /* frontend keys the last build asked for */
-	size_t n;
+	size_t n, cap;
 	char *ns, *name;
 	uint16_t hc_port;    /* healthCheckNodePort when needed, else 0 */
 	uint32_t local_ready;
@@ -284,6 +287,46 @@ static bool needs_hc(const struct k8s_service *s)
 	       !s->headless_label && !s->headless && s->n_cluster_ips;
 }
 
+/* The health check a Service wants (after its keys changed). */
+static void remember_hc(struct kxp_engine *e, struct kxp_engine_svc *s, const struct k8s_service *svc,
+			const struct kxp_store_group *g, uint16_t old_hc, uint32_t old_local)
+{
+	s->hc_port = needs_hc(svc) ? svc->health_check_node_port : 0;
+	s->local_ready = s->hc_port ? (uint32_t)kxp_model_local_ready(svc, g ? g->v : NULL, g ? g->n : 0, e->node_name) : 0;
+	if (s->hc_port != old_hc || s->local_ready != old_local)
+		e->hc_changed = true;
+}
+
+/* The bookkeeping of a Service in the store, created empty if new. */
+static struct kxp_engine_svc *esvc_get(struct kxp_engine *e, const char *key, const struct k8s_service *svc)
+{
+	struct kxp_engine_svc *s = strmap_get(&e->svcs, key);
+
+	if (s)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->ns = strdup(svc->ns)) || !(s->name = strdup(svc->name)) || strmap_put(&e->svcs, key, s, NULL)) {
+		esvc_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int esvc_add_key(struct kxp_engine_svc *s, uint64_t k)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 2;
+		uint64_t *v = realloc(s->keys, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->keys = v;
+		s->cap = cap;
+	}
+	s->keys[s->n++] = k;
+	return 0;
+}
+
 /* Remember what a build of key asked for (keys, health check); d NULL or
  * empty with no Service: forget it. */
 static int remember(struct kxp_engine *e, const char *key, const struct kxp_desired *d)
@@ -307,28 +350,53 @@ static int remember(struct kxp_engine *e, const char *key, const struct kxp_desi
 		esvc_free(old);
 		return 0;
 	}
-	if (!s) {
-		s = calloc(1, sizeof(*s));
-		if (!s || !(s->ns = strdup(svc->ns)) || !(s->name = strdup(svc->name)) ||
-		    strmap_put(&e->svcs, key, s, NULL)) {
-			esvc_free(s);
-			return -ENOMEM;
-		}
-	}
-	free(s->keys);
-	s->keys = d && d->n_fe ? calloc(d->n_fe, sizeof(*s->keys)) : NULL;
-	if (d && d->n_fe && !s->keys)
+	if (!s && !(s = esvc_get(e, key, svc)))
 		return -ENOMEM;
 	for (size_t i = 0; d && i < d->n_fe; i++) {
-		s->keys[s->n++] = fe_key(&d->fe[i]);
-		if (count_add(e, s->keys[s->n - 1], 1))
+		if (esvc_add_key(s, fe_key(&d->fe[i])) || count_add(e, s->keys[s->n - 1], 1))
 			return -ENOMEM;
 	}
 	e->total_fe += s->n;
-	s->hc_port = needs_hc(svc) ? svc->health_check_node_port : 0;
-	s->local_ready = s->hc_port ? (uint32_t)kxp_model_local_ready(svc, g ? g->v : NULL, g ? g->n : 0, e->node_name) : 0;
-	if (s->hc_port != old_hc || s->local_ready != old_local)
-		e->hc_changed = true;
+	remember_hc(e, s, svc, g, old_hc, old_local);
+	return 0;
+}
+
+/* After a full build: what each Service asks for, from that build (its
+ * frontends, and those another Service won: d->dropped) rather than by
+ * building every Service again on its own (10,000 builds, ~30 ms at
+ * 10,000 Services). The same keys: a Service's own build applies the same
+ * rules and drops only its own duplicates, which the full build does not
+ * list. Every Service of the store gets an entry, also one without any. */
+static int remember_all(struct kxp_engine *e, const struct kxp_desired *d)
+{
+	strmap_for_each(&e->store.svcs, x)
+	{
+		struct kxp_engine_svc *s = esvc_get(e, x->key, x->val);
+
+		if (!s)
+			return -ENOMEM;
+		s->n = 0;
+	}
+	for (size_t i = 0; i < d->n_fe + d->n_dropped; i++) {
+		const struct kxp_d_frontend *f = i < d->n_fe ? &d->fe[i] : &d->dropped[i - d->n_fe];
+		struct kxp_engine_svc *s = f->svc ? strmap_get(&e->svcs, f->svc) : NULL;
+
+		if (s && esvc_add_key(s, fe_key(f)))
+			return -ENOMEM;
+	}
+	strmap_for_each(&e->svcs, x)
+	{
+		struct kxp_engine_svc *s = x->val;
+		uint16_t old_hc = s->hc_port;
+		uint32_t old_local = s->local_ready;
+
+		for (size_t i = 0; i < s->n; i++)
+			if (count_add(e, s->keys[i], 1))
+				return -ENOMEM;
+		e->total_fe += s->n;
+		remember_hc(e, s, kxp_store_service(&e->store, x->key), kxp_store_slices(&e->store, x->key), old_hc,
+			    old_local);
+	}
 	return 0;
 }
 
@@ -368,8 +436,8 @@ static int program_full(struct kxp_engine *e)
 		return r;
 	r = kxp_dp_apply(e->dp, &d, &st);
 	note_apply(e, r, &st);
-	kxp_desired_free(&d);
 	if (r && r != -ENOSPC) {
+		kxp_desired_free(&d);
 		snprintf(e->last_error, sizeof(e->last_error), "full apply: %s", strerror(-r));
 		return r;
 	}
@@ -406,22 +474,10 @@ static int program_full(struct kxp_engine *e)
 		}
 		free(gone);
 	}
-	strmap_for_each(&e->store.svcs, x)
-	{
-		struct kxp_desired one = {};
-		struct kxp_diags quiet = {}, keep = e->diags;
-
-		/* the full build reported these objects already */
-		e->diags = quiet;
-		r = build_one(e, x->key, &one);
-		kxp_diags_free(&e->diags);
-		e->diags = keep;
-		if (!r)
-			r = remember(e, x->key, &one);
-		kxp_desired_free(&one);
-		if (r)
-			return r;
-	}
+	r = remember_all(e, &d);
+	kxp_desired_free(&d);
+	if (r)
+		return r;
 	strmap_for_each(&e->dirty, x)
 	{
 		kxp_hist_observe(&e->st.latency, (double)(mono_ns() - *(uint64_t *)x->val) / 1e9);
@@ -432,6 +488,12 @@ static int program_full(struct kxp_engine *e)
 	e->programmed = true;
 	e->st.full_syncs++;
 	kxp_hist_observe(&e->st.sync_full, (double)(mono_ns() - t0) / 1e9);
+#ifdef __GLIBC__
+	/* A full build frees the model, the writer's work tables and (after the
+	 * lists) every decoded event: give the free pages back, or glibc keeps
+	 * them as RSS (after the timing above: not programming work). */
+	malloc_trim(0);
+#endif
 	return st.n_failed ? -ENOSPC : 0;
 }
 
@@ -559,11 +621,10 @@ int kxp_engine_hc_wants(struct kxp_engine *e, struct kxp_hc_want **v, size_t *n)
 
 void kxp_engine_gauges(struct kxp_engine *e)
 {
-	uint64_t eps = 0;
-
-	strmap_for_each(&e->store.slices, x) eps += ((const struct k8s_endpointslice *)x->val)->n_eps;
+	/* kept by the store: this runs after every event, a walk of every
+	 * slice took ~2 ms at 50,000 Services */
 	e->st.services = e->store.svcs.n;
-	e->st.endpoints = eps;
+	e->st.endpoints = e->store.n_eps;
 	e->st.frontends = e->total_fe;
 	e->st.node_eligible = kxp_engine_node_eligible(e);
 	e->st.pending_since_ns = e->pending_since_ns;

@@ -208,6 +208,7 @@ static int apply_slice(struct kxp_store *s, enum k8s_watch_type type, const cJSO
 		if (okey[0])
 			group_del(s, okey, old);
 		strmap_del(&s->slices, key);
+		s->n_eps -= old->n_eps;
 		slice_free(old);
 	}
 	if (!v)
@@ -217,6 +218,7 @@ static int apply_slice(struct kxp_store *s, enum k8s_watch_type type, const cJSO
 		slice_free(v);
 		return r;
 	}
+	s->n_eps += v->n_eps;
 	slice_gkey(v, gkey, sizeof(gkey));
 	if (gkey[0]) {
 		const struct kxp_store_group *g = strmap_get(&s->groups, gkey);
@@ -225,6 +227,7 @@ static int apply_slice(struct kxp_store *s, enum k8s_watch_type type, const cJSO
 			kxp_diags_add(diags, "EndpointSlice", v->ns, v->name, "",
 				      "Service %s already has %d slices; ignored", gkey, KXP_STORE_MAX_SVC_SLICES);
 			strmap_del(&s->slices, key);
+			s->n_eps -= v->n_eps;
 			slice_free(v);
 			return -EINVAL;
 		}

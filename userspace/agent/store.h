@@ -27,6 +27,7 @@ struct kxp_store {
 	struct strmap groups; /* "ns/servicename" -> struct kxp_store_group * */
 	char *node_name;
 	struct k8s_node *node; /* NULL until seen */
+	size_t n_eps;          /* endpoints of all slices (a gauge read after every event) */
 };
 
 /* The slices naming one Service (present or not). */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,108 @@ static int dup_str(const char *s, char **out)
 		return 0;
 	*out = strdup(s);
 	return *out ? 0 : -ENOMEM;
+}
+
+/* ---- shared strings ---------------------------------------------------------- */
+
+/* Endpoints repeat a few node names and zones over and over (10,000
+ * Services x 10 endpoints held 100,000 copies of a handful of names, 3 MB
+ * in the agent's store): decoded endpoints share one reference-counted copy
+ * of each. Decoding runs on several threads in tests: a lock. */
+struct istr {
+	struct istr *next;
+	size_t refs;
+	char s[];
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct istr **b;
+	size_t nb, n;
+} istrs = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static size_t istr_hash(const char *s)
+{
+	size_t h = 14695981039346656037ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static int istr_grow(void)
+{
+	size_t nb = istrs.nb ? istrs.nb * 2 : 64;
+	struct istr **b = calloc(nb, sizeof(*b)), *e, *next;
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < istrs.nb; i++)
+		for (e = istrs.b[i]; e; e = next) {
+			size_t h = istr_hash(e->s) & (nb - 1);
+
+			next = e->next;
+			e->next = b[h];
+			b[h] = e;
+		}
+	free(istrs.b);
+	istrs.b = b;
+	istrs.nb = nb;
+	return 0;
+}
+
+/* A shared copy of s (NULL stays NULL); release with istr_put. */
+static int istr_get(const char *s, char **out)
+{
+	struct istr *e = NULL;
+	size_t len;
+
+	*out = NULL;
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&istrs.lock);
+	if (istrs.nb)
+		for (e = istrs.b[istr_hash(s) & (istrs.nb - 1)]; e && strcmp(e->s, s); e = e->next)
+			;
+	if (!e && (istrs.n < istrs.nb || !istr_grow())) {
+		len = strlen(s) + 1;
+		e = malloc(sizeof(*e) + len);
+		if (e) {
+			size_t h = istr_hash(s) & (istrs.nb - 1);
+
+			memcpy(e->s, s, len);
+			e->refs = 0;
+			e->next = istrs.b[h];
+			istrs.b[h] = e;
+			istrs.n++;
+		}
+	}
+	if (e) {
+		e->refs++;
+		*out = e->s;
+	}
+	pthread_mutex_unlock(&istrs.lock);
+	return e ? 0 : -ENOMEM;
+}
+
+static void istr_put(char *s)
+{
+	struct istr **pp, *e;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&istrs.lock);
+	for (pp = &istrs.b[istr_hash(s) & (istrs.nb - 1)]; (e = *pp); pp = &e->next) {
+		if (e->s != s)
+			continue;
+		if (!--e->refs) {
+			*pp = e->next;
+			istrs.n--;
+			free(e);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&istrs.lock);
 }
 
 static int parse_proto(struct dctx *c, const cJSON *o, const char *path, uint8_t *out)
@@ -630,8 +733,8 @@ static void endpoint_free(struct k8s_endpoint *e)
 {
 	size_t i;
 
-	free(e->node_name);
-	free(e->zone);
+	istr_put(e->node_name);
+	istr_put(e->zone);
 	for (i = 0; i < e->n_hint_zones; i++)
 		free(e->hint_zones[i]);
 	free(e->hint_zones);
@@ -745,7 +848,7 @@ static int slice_endpoint(struct dctx *c, const cJSON *it, const char *path, int
 	snprintf(fpath, sizeof(fpath), "%s.zone", path);
 	if (get_str(c, it, "zone", fpath, &zone) < 0)
 		return -EINVAL;
-	if (dup_str(node, &e->node_name) || dup_str(zone, &e->zone))
+	if (istr_get(node, &e->node_name) || istr_get(zone, &e->zone))
 		return -ENOMEM;
 	snprintf(fpath, sizeof(fpath), "%s.hints", path);
 	if (get_object(c, it, "hints", fpath, &hints) < 0)
@@ -871,6 +974,14 @@ static int decode_endpointslice(const cJSON *obj, struct k8s_endpointslice *s, s
 	}
 	if ((r = slice_endpoints(&c, obj, s)) || (r = slice_ports(&c, obj, s)))
 		goto fail;
+	/* the store keeps every slice: no room for appends (nothing appends
+	 * after decoding), e.g. 10 endpoints in 640 bytes, not 1,024 */
+	if (s->n_eps & (s->n_eps - 1)) {
+		struct k8s_endpoint *v = realloc(s->eps, s->n_eps * sizeof(*v));
+
+		if (v)
+			s->eps = v;
+	}
 	return 0;
 fail:
 	k8s_endpointslice_free(s);
@@ -1121,6 +1232,15 @@ int k8s_objects_add_json(struct kxp_objects *objs, const cJSON *root, const char
 			 struct kxp_diags *d)
 {
 	return add_value(objs, root, origin ? origin : "", "", 0, d);
+}
+
+int k8s_objects_add_doc(struct kxp_objects *objs, const cJSON *doc, size_t i, const char *origin,
+			struct kxp_diags *d)
+{
+	char w[32];
+
+	snprintf(w, sizeof(w), "[%zu]", i);
+	return add_value(objs, doc, origin ? origin : "", w, 1, d);
 }
 
 int k8s_watch_event(const cJSON *ev, enum k8s_watch_type *type, const cJSON **obj)

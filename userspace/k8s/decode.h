@@ -28,6 +28,10 @@ void k8s_node_free(struct k8s_node *n);
  * skipped. Returns 0 or -ENOMEM. `origin` names the source in diags. */
 int k8s_objects_add_json(struct kxp_objects *objs, const cJSON *root, const char *origin,
 			 struct kxp_diags *d);
+/* The same for document i of a YAML stream, as if root were the array of
+ * all documents (diags name it "[i]"). */
+int k8s_objects_add_doc(struct kxp_objects *objs, const cJSON *doc, size_t i, const char *origin,
+			struct kxp_diags *d);
 
 enum k8s_watch_type {
 	K8S_WATCH_ADDED,

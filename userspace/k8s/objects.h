@@ -58,7 +58,8 @@ struct k8s_ep_port {
 struct k8s_endpoint {
 	uint32_t addr;     /* addresses[0], network order */
 	bool ready, serving, terminating;
-	char *node_name;   /* NULL if absent */
+	char *node_name;   /* NULL if absent; node_name and zone are shared copies
+			    * (k8s/decode.c): read-only, freed by k8s_endpointslice_free */
 	char *zone;
 	char **hint_zones; /* hints.forZones[].name */
 	size_t n_hint_zones;
@@ -91,7 +92,8 @@ struct k8s_node {
 };
 
 /* The arrays are malloc'ed and grown by doubling: code that appends must keep
- * the capacity at least the next power of two >= n (k8s/decode.c does). */
+ * the capacity at least the next power of two >= n (k8s/decode.c does).
+ * A decoded slice's endpoints array is sized exactly: not appendable. */
 struct kxp_objects {
 	struct k8s_service *svcs;
 	size_t n_svcs;

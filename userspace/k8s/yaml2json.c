@@ -285,19 +285,16 @@ static int parse_node(struct conv *c, yaml_event_t *ev, int depth, cJSON **out)
 	return 0;
 }
 
-int k8s_yaml_parse(const char *text, size_t len, cJSON **docs, char *err, size_t errlen)
+int k8s_yaml_parse_each(const char *text, size_t len, int (*cb)(cJSON *doc, size_t i, void *arg), void *arg,
+			char *err, size_t errlen)
 {
 	struct conv *c = calloc(1, sizeof(*c));
-	cJSON *arr = cJSON_CreateArray();
 	yaml_event_t ev;
+	size_t n_docs = 0;
 	int ret = 0, i;
 
-	*docs = NULL;
-	if (!c || !arr) {
-		free(c);
-		cJSON_Delete(arr);
+	if (!c)
 		return -ENOMEM;
-	}
 	c->err = err;
 	c->errlen = errlen;
 	if (!yaml_parser_initialize(&c->parser)) {
@@ -326,20 +323,22 @@ int k8s_yaml_parse(const char *text, size_t len, cJSON **docs, char *err, size_t
 					ret = -ENOMEM;
 					break;
 				}
-				cJSON_AddItemToArray(arr, doc);
+				if ((ret = cb(doc, n_docs++, arg)))
+					break;
 				continue;
 			}
 			ret = parse_node(c, &root, 0, &doc);
 			yaml_event_delete(&root);
 			if (ret)
 				break;
-			cJSON_AddItemToArray(arr, doc);
 			/* anchors are document-scoped */
 			for (i = 0; i < c->n_anchors; i++) {
 				free(c->anchors[i].name);
 				cJSON_Delete(c->anchors[i].node);
 			}
 			c->n_anchors = 0;
+			if ((ret = cb(doc, n_docs++, arg)))
+				break;
 			continue;
 		}
 		yaml_event_delete(&ev); /* stream start, document end */
@@ -351,6 +350,25 @@ out:
 		cJSON_Delete(c->anchors[i].node);
 	}
 	free(c);
+	return ret;
+}
+
+static int add_doc(cJSON *doc, size_t i, void *arg)
+{
+	(void)i;
+	cJSON_AddItemToArray(arg, doc);
+	return 0;
+}
+
+int k8s_yaml_parse(const char *text, size_t len, cJSON **docs, char *err, size_t errlen)
+{
+	cJSON *arr = cJSON_CreateArray();
+	int ret;
+
+	*docs = NULL;
+	if (!arr)
+		return -ENOMEM;
+	ret = k8s_yaml_parse_each(text, len, add_doc, arr, err, errlen);
 	if (ret) {
 		cJSON_Delete(arr);
 		return ret;

@@ -13,5 +13,10 @@
  * block scalars stay strings. Anchors/aliases are expanded. On a syntax error
  * returns -EINVAL with a message ("line N: ...") in err; -ENOMEM. */
 int k8s_yaml_parse(const char *text, size_t len, cJSON **docs, char *err, size_t errlen);
+/* The same, one document at a time: cb gets each (index i from 0) and owns
+ * it; a non-zero return stops the parse and is returned. Documents before a
+ * syntax error have been given to cb. */
+int k8s_yaml_parse_each(const char *text, size_t len, int (*cb)(cJSON *doc, size_t i, void *arg), void *arg,
+			char *err, size_t errlen);
 
 #endif

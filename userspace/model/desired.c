@@ -22,5 +22,11 @@ void kxp_desired_free(struct kxp_desired *d)
 	}
 	free(d->sets);
 	free(d->nodeips);
+	for (i = 0; i < d->n_dropped; i++) {
+		free(d->dropped[i].svc);
+		free(d->dropped[i].port_name);
+		free(d->dropped[i].lbsr);
+	}
+	free(d->dropped);
 	memset(d, 0, sizeof(*d));
 }

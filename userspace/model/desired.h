@@ -56,6 +56,11 @@ struct kxp_desired {
 	struct kxp_d_nodeip *nodeips;
 	size_t n_nodeips;
 	struct kxp_config cfg;    /* cidrs, flags; layout_version set by the writer */
+	/* Frontends left out because another Service holds them (the first by
+	 * name keeps a contested frontend): not written, but what each Service
+	 * asks for, for callers that track it per Service (the agent). */
+	struct kxp_d_frontend *dropped;
+	size_t n_dropped;
 };
 
 void kxp_desired_free(struct kxp_desired *d);

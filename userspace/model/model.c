@@ -640,11 +640,32 @@ static void fe_free(struct kxp_d_frontend *f)
 	free(f->lbsr);
 }
 
-/* Two Services claiming the same frontend: the first by name keeps it. */
-static void drop_conflicts(struct build *b)
+/* Keep a frontend another Service won in o->dropped (taking its strings). */
+static int keep_dropped(struct build *b, struct kxp_d_frontend *f)
+{
+	struct kxp_desired *o = b->out;
+
+	if (!(o->n_dropped & (o->n_dropped - 1))) {
+		struct kxp_d_frontend *v = realloc(o->dropped, (o->n_dropped ? o->n_dropped * 2 : 1) * sizeof(*v));
+
+		if (!v) {
+			fe_free(f);
+			return -ENOMEM;
+		}
+		o->dropped = v;
+	}
+	o->dropped[o->n_dropped] = *f;
+	o->dropped[o->n_dropped++].set = -1; /* sets are renumbered after this */
+	return 0;
+}
+
+/* Two Services claiming the same frontend: the first by name keeps it.
+ * Returns 0 or -ENOMEM. */
+static int drop_conflicts(struct build *b)
 {
 	struct kxp_desired *o = b->out;
 	size_t i, w = 0;
+	int r = 0;
 
 	for (i = 0; i < o->n_fe; i++) {
 		struct kxp_d_frontend *f = &o->fe[i], *p = w ? &o->fe[w - 1] : NULL;
@@ -657,12 +678,17 @@ static void drop_conflicts(struct build *b)
 			kxp_diags_add(b->diags, "Service", ns, slash ? slash + 1 : f->svc, "",
 				      "frontend %s:%u/%s is already used by %s; ignored", kxp_ip4_str(f->addr, a),
 				      f->port, f->proto ? proto_name(f->proto) : "any", p->svc);
-			fe_free(f);
+			/* one Service twice (its own build drops that too) or another */
+			if (r || !strcmp(f->svc, p->svc))
+				fe_free(f);
+			else
+				r = keep_dropped(b, f);
 			continue;
 		}
 		o->fe[w++] = *f;
 	}
 	o->n_fe = w;
+	return r;
 }
 
 static int set_idx_cmp(const void *a, const void *b, void *arg)
@@ -809,8 +835,7 @@ int kxp_model_build(const struct kxp_objects *objs, const struct kxp_node_cfg *c
 	}
 	if (out->n_fe > 1)
 		qsort(out->fe, out->n_fe, sizeof(*out->fe), fe_cmp);
-	drop_conflicts(&b);
-	if ((r = order_sets(&b)))
+	if ((r = drop_conflicts(&b)) || (r = order_sets(&b)))
 		goto fail;
 	free(svcs);
 	free(b.slices);
