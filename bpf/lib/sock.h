@@ -26,7 +26,9 @@ static __always_inline bool kxp_sock_in_scope(struct bpf_sock_addr *ctx, bool *h
 	sc = bpf_map_lookup_elem(&kxp_sockcfg, &zero);
 	if (!sc || sc->mode == KXP_SOCK_OFF)
 		return false;
-	*host = bpf_get_netns_cookie(ctx) == sc->netns_cookie;
+	/* netns_cookie 0: the kernel cannot name namespaces to userspace
+	 * (before 5.14): every socket is taken for the node's */
+	*host = !sc->netns_cookie || bpf_get_netns_cookie(ctx) == sc->netns_cookie;
 	return *host || sc->mode == KXP_SOCK_ALL;
 }
 

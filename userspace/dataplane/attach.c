@@ -34,6 +34,7 @@
 #include "kxp_sock.skel.h"
 
 #include "dataplane/dp_internal.h"
+#include "dataplane/probe.h"
 #include "lib/netlink.h"
 #include "lib/netns.h"
 
@@ -752,7 +753,12 @@ int kxp_dp_attach_sock(struct kxp_dp *dp, const char *cgroup, int mode)
 	if (mode != KXP_SOCK_OFF) {
 		uint64_t cookie = 0;
 
-		err = netns_cookie(&cookie);
+		/* SO_NETNS_COOKIE is 5.14: before it no socket is known to be
+		 * the node's, and cookie 0 makes every socket in the cgroup one
+		 * (lib/sock.h): TC never sees the node's own connections, so
+		 * they must be translated at the socket whatever else is. */
+		if (kxp_probe()->have[KXP_CAP_SO_NETNS_COOKIE])
+			err = netns_cookie(&cookie);
 		if (err)
 			goto out;
 		sc.netns_cookie = cookie;

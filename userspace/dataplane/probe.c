@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -130,6 +131,21 @@ static bool probe_attach(enum bpf_prog_type type, enum bpf_attach_type att)
 	return try_load(type, att, insns, 2, NULL, 0) == 0;
 }
 
+/* SO_NETNS_COOKIE (5.14): how kxp tells the node's sockets from pods'. */
+static bool probe_netns_cookie(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint64_t cookie;
+	socklen_t len = sizeof(cookie);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = !getsockopt(fd, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &cookie, &len);
+	close(fd);
+	return ok;
+}
+
 /* Test overrides: capabilities named in var are reported as `to`. */
 static void apply_override(struct kxp_caps *c, const char *var, bool to)
 {
@@ -194,6 +210,7 @@ const struct kxp_caps *kxp_probe(void)
 								    BPF_CGROUP_INET4_CONNECT, BPF_FUNC_set_retval);
 		}
 	}
+	c.have[KXP_CAP_SO_NETNS_COOKIE] = probe_netns_cookie();
 	c.have[KXP_CAP_BTF_VMLINUX] = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
 	apply_override(&c, "KXP_PROBE_DENY", false);
 	apply_override(&c, "KXP_PROBE_FORCE", true);

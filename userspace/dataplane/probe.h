@@ -49,6 +49,8 @@ enum kxp_cap_need {
 	X(ATT_SENDMSG4, "attach cgroup/sendmsg4", SOCK, "4.18", "no socket LB")                          \
 	X(ATT_RECVMSG4, "attach cgroup/recvmsg4", SOCK, "5.2", "no socket LB")                           \
 	X(ATT_GETPEERNAME4, "attach cgroup/getpeername4", SOCK, "5.8", "no socket LB")                   \
+	X(SO_NETNS_COOKIE, "sockopt SO_NETNS_COOKIE", FALLBACK, "5.14",                                   \
+	  "socket LB cannot tell the node's sockets: every socket in the cgroup gets the node's rules")   \
 	X(BTF_VMLINUX, "kernel BTF", FALLBACK, "5.4", "none needed (kxp does not use CO-RE)")
 
 enum kxp_cap_id {
