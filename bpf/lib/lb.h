@@ -436,10 +436,7 @@ static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_
  * reply of another flow then takes the frontend decision, which passes it
  * (its destination is the client, no frontend) as REPLY_LATER would; TC
  * egress translates it. TC ingress keeps looking up replies outside the port
- * range: flows masqueraded before the range changed still come back there.
- * The objects for kernels before 5.17 keep only the XDP port test: with the
- * other tests the unrolled SNAT search (lib/snat.h) behind them takes the
- * TC object past the verifier's 1M-instruction budget. */
+ * range: flows masqueraded before the range changed still come back there. */
 static __always_inline bool kxp_lb_snat_port(const struct kxp_pkt *p, const struct kxp_config *cfg, __u8 stage)
 {
 	__u32 min, n, port;
@@ -453,11 +450,20 @@ static __always_inline bool kxp_lb_snat_port(const struct kxp_pkt *p, const stru
 
 static __always_inline bool kxp_lb_may_reply(const struct kxp_pkt *p, const struct kxp_config *cfg, __u8 stage)
 {
-#ifndef KXP_NO_BPF_LOOP
 	if ((cfg->snat_addr && p->daddr != cfg->snat_addr) || !kxp_hint_be_port(cfg, p->sport))
 		return false;
-#endif
 	return kxp_lb_snat_port(p, cfg, stage);
+}
+
+/* The reply check of XDP and TC ingress in a frame of its own: its key and
+ * branches end there, so the decision after it is verified once, not once
+ * per way through it (inlined, it doubled the objects' verification time). */
+static __noinline int kxp_lb_reply(const struct kxp_pkt *p, struct kxp_dec *d, const struct kxp_config *cfg,
+				   __u8 stage)
+{
+	if (!kxp_lb_may_reply(p, cfg, stage))
+		return KXP_REPLY_NONE;
+	return kxp_ct_reply(p, d, stage);
 }
 
 /* TC egress for a parsed packet: the reply of a flow translated without
@@ -485,7 +491,7 @@ static __always_inline void kxp_lb_ingress(void *ctx, __u32 ifindex, const struc
 	cfg = bpf_map_lookup_elem(&kxp_config, &zero);
 	if (!cfg)
 		return;
-	if (kxp_lb_may_reply(p, cfg, stage) && kxp_ct_reply(p, d, stage) != KXP_REPLY_NONE)
+	if (kxp_lb_reply(p, d, cfg, stage) != KXP_REPLY_NONE)
 		return;
 	kxp_lb_decide(p, d, cfg);
 	if (d->new_flow)
