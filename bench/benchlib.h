@@ -296,11 +296,10 @@ static inline void map_flush(int fd, size_t key_size)
 	free(keys);
 }
 
-/* Forget every flow: conntrack and SNAT entries. */
+/* Forget every flow (conntrack, SNAT claims included). */
 static inline void flush_flows(struct kxp_dp *dp)
 {
 	map_flush(kxp_dp_map_fd(dp, KXP_MAP_CT), sizeof(struct kxp_flow4));
-	map_flush(kxp_dp_map_fd(dp, KXP_MAP_SNAT), sizeof(struct kxp_flow4));
 }
 
 /* Sum of the per-CPU reason counters: which path the datapath took. */

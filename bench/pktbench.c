@@ -22,6 +22,8 @@
 #define REMOTE_POD_DST IP4(10, 130, 16, 0) /* non-service destination of pod traffic */
 #define NP_PORT_BASE 30000 /* NodePort of NodePort service j is 30000 + j; j = 0 is the probe */
 #define N_NODEPORT 8       /* eTP=Local NodePort services besides the probe */
+#define NPC_PORT_BASE 31000 /* NodePort of eTP=Cluster (masqueraded) service j is 31000 + j */
+#define N_NODEPORT_CLUSTER 8
 
 /* ---- options ------------------------------------------------------------- */
 static struct {
@@ -69,7 +71,7 @@ enum mode {
 	M_PLAIN,  /* many flows, one call per packet, for paths without state */
 };
 
-enum path_id { P_POD_CIP, P_EXT_NP_XDP, P_EXT_NP_TC, P_NONSVC_XDP, P_NONSVC_TC, P__COUNT };
+enum path_id { P_POD_CIP, P_EXT_NP_XDP, P_EXT_NP_TC, P_EXT_NPC_XDP, P_NONSVC_XDP, P_NONSVC_TC, P__COUNT };
 
 struct path {
 	const char *id;
@@ -78,6 +80,7 @@ struct path {
 	enum prog_kind prog;
 	bool service; /* has a translation, so new/established differ */
 	bool external; /* ingress is the external device (else pod-facing) */
+	bool no_single; /* no one-flow variant: its translation is not self-mapped */
 };
 
 static const struct path paths[P__COUNT] = {
@@ -86,6 +89,8 @@ static const struct path paths[P__COUNT] = {
 			   "external", PK_XDP, true, true },
 	[P_EXT_NP_TC] = { "ext_nodeport_local_tc", "external → NodeIP:NodePort, eTP=Local",
 			  "external", PK_TC, true, true },
+	[P_EXT_NPC_XDP] = { "ext_nodeport_cluster_xdp", "external → NodeIP:NodePort, eTP=Cluster (masqueraded)",
+			    "external", PK_XDP, true, true, true },
 	[P_NONSVC_XDP] = { "nonservice_xdp", "external → NodeIP:22 (no service)", "external", PK_XDP,
 			   false, true },
 	[P_NONSVC_TC] = { "nonservice_tc", "pod → remote pod:8080 (no service)", "pod (cluster CIDR)",
@@ -141,6 +146,10 @@ static void flow_packet(enum path_id pid, unsigned long n_svc, uint32_t f, uint8
 		pkt_build(p, EXT_SRC + 256 + src_host, src_port, NODE_IP, NP_PORT_BASE + 1 + f % N_NODEPORT,
 			  flags);
 		break;
+	case P_EXT_NPC_XDP:
+		pkt_build(p, EXT_SRC + 256 + src_host, src_port, NODE_IP, NPC_PORT_BASE + f % N_NODEPORT_CLUSTER,
+			  flags);
+		break;
 	case P_NONSVC_XDP:
 		pkt_build(p, EXT_SRC + 256 + src_host, src_port, NODE_IP, 22, flags);
 		break;
@@ -154,14 +163,16 @@ static void flow_packet(enum path_id pid, unsigned long n_svc, uint32_t f, uint8
 /* ---- desired state --------------------------------------------------------- */
 /* N regular ClusterIP services with BE_PER_SVC remote backends each, the
  * self-mapped ClusterIP probe, and 1 + N_NODEPORT eTP=Local NodePort services
- * (j = 0 is the self-mapped NodePort probe). */
+ * (j = 0 is the self-mapped NodePort probe), and N_NODEPORT_CLUSTER eTP=Cluster
+ * NodePort services with four remote backends each (masqueraded). */
 static void build_desired(struct bench_desired *st, unsigned long n)
 {
 	struct kxp_d_backend be[8];
 	unsigned long i;
 	char key[128], svc[64];
 
-	bench_desired_init(st, 2 * n + 2 + 4 * (N_NODEPORT + 1), n + 1 + 2 * (N_NODEPORT + 1));
+	bench_desired_init(st, 2 * n + 2 + 4 * (N_NODEPORT + 1) + 3 * N_NODEPORT_CLUSTER,
+			   n + 1 + 2 * (N_NODEPORT + 1) + N_NODEPORT_CLUSTER);
 
 	for (i = 0; i < n; i++) {
 		int set;
@@ -210,6 +221,18 @@ static void build_desired(struct bench_desired *st, unsigned long n)
 			     f | KXP_SVC_F_SPLIT | KXP_SVC_F_LOCAL_SET, local, svc);
 		bench_add_fe(st, NODE_IP, NP_PORT_BASE + j, IPPROTO_TCP, KXP_SCOPE_INTERNAL, KXP_FE_NODEPORT, f,
 			     cluster, svc);
+	}
+	for (int j = 0; j < N_NODEPORT_CLUSTER; j++) {
+		int cluster;
+
+		for (int k = 0; k < 4; k++)
+			be[k] = (struct kxp_d_backend){ htonl(NP_REMOTE_BE + 64 + 4 * j + k), BE_PORT, IPPROTO_TCP, 0 };
+		snprintf(svc, sizeof(svc), "bench/npc-%d", j);
+		snprintf(key, sizeof(key), "%s:http/TCP:cluster", svc);
+		cluster = bench_add_set(st, key, be, 4);
+		bench_add_clusterip(st, NP_CIP_BASE + 16 + j, cluster, 0, opt.wildcard, svc);
+		bench_add_fe(st, NODE_IP, NPC_PORT_BASE + j, IPPROTO_TCP, KXP_SCOPE_DEFAULT, KXP_FE_NODEPORT,
+			     KXP_SVC_F_EXTERNAL, cluster, svc);
 	}
 }
 
@@ -421,7 +444,8 @@ static int meas_list(struct meas *ms)
 	int n = 0;
 
 	for (int p = 0; p < P__COUNT; p++) {
-		ms[n++] = (struct meas){ .pid = p, .mode = M_SINGLE };
+		if (!paths[p].no_single)
+			ms[n++] = (struct meas){ .pid = p, .mode = M_SINGLE };
 		if (paths[p].service) {
 			ms[n++] = (struct meas){ .pid = p, .mode = M_NEW };
 			ms[n++] = (struct meas){ .pid = p, .mode = M_EST };
@@ -633,10 +657,10 @@ static void run_point(unsigned long n_svc, const struct floor_progs *fl, FILE *m
 	struct stat3 sa = stats(apply_ms, reps), sn = stats(noop_ms, reps), so = stats(open_ms, reps);
 	fprintf(md, "\n### N = %lu ClusterIP services\n\n", n_svc);
 	fprintf(md, "Provisioned through `kxp_dp_apply`: %zu frontends, %zu endpoint sets "
-		    "(N services + the ClusterIP probe + %d eTP=Local NodePort services); "
+		    "(N services + the ClusterIP probe + %d eTP=Local and %d eTP=Cluster NodePort services); "
 		    "after the first apply the maps held %zu `kxp_svc4`, %zu `kxp_backend4`, "
 		    "%zu `kxp_slot` entries%s.\n\n",
-		st.d.n_fe, st.d.n_sets, N_NODEPORT + 1, svc_entries, be_entries, slot_entries,
+		st.d.n_fe, st.d.n_sets, N_NODEPORT + 1, N_NODEPORT_CLUSTER, svc_entries, be_entries, slot_entries,
 		apply_err ? " — **kxp_dp_apply returned an error**" : "");
 	if (ast0.n_failed)
 		fprintf(md, "**%u entries could not be written**, first: %s.\n\n", ast0.n_failed, ast0.failed[0]);

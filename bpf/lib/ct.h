@@ -195,13 +195,28 @@ static __always_inline int kxp_ct_reply(const struct kxp_pkt *p, struct kxp_dec 
 	return KXP_REPLY_NAT;
 }
 
+/* The REPLY entry of the new flow fwd describes (packet p): the reverse
+ * translation, back to the frontend and the client. */
+static __always_inline void kxp_ct_reverse(const struct kxp_pkt *p, const struct kxp_ct_val *fwd,
+					   struct kxp_ct_val *rev)
+{
+	*rev = *fwd;
+	rev->nat.saddr = p->daddr;
+	rev->nat.daddr = p->saddr;
+	rev->nat.sport = p->dport;
+	rev->nat.dport = p->sport;
+}
+
 /* Record a new flow (never in trace copies). When `replace` is false the FWD
  * entry is claimed with BPF_NOEXIST, so two CPUs racing on the first packets
  * of one flow agree: the loser adopts the winner's choice, returned in `fwd`
- * (return 1), and writes nothing. Returns 0 when our entries were written.
- * The REPLY entry follows the FWD entry; no reply can exist before the first
- * packet has been forwarded. */
-static __always_inline int kxp_ct_create(const struct kxp_pkt *p, struct kxp_ct_val *fwd, bool replace)
+ * (return 1), and writes nothing more. Returns 0 when our entries were
+ * written. The REPLY entry follows the FWD entry (no reply can exist before
+ * the first packet has been forwarded), except for a masqueraded flow,
+ * whose REPLY entry is its SNAT port claim, written first (lib/snat.h):
+ * `rev` is NULL then. */
+static __always_inline int kxp_ct_create(const struct kxp_pkt *p, struct kxp_ct_val *fwd, bool reply,
+					 bool replace)
 {
 	struct kxp_flow4 fk = {
 		.saddr = p->saddr,
@@ -219,8 +234,7 @@ static __always_inline int kxp_ct_create(const struct kxp_pkt *p, struct kxp_ct_
 		.proto = p->proto,
 		.dir = KXP_DIR_REPLY,
 	};
-	struct kxp_ct_val rev = *fwd;
-	struct kxp_ct_val *cur;
+	struct kxp_ct_val rev, *cur;
 
 	if (bpf_map_update_elem(&kxp_ct4, &fk, fwd, replace ? BPF_ANY : BPF_NOEXIST)) {
 		cur = bpf_map_lookup_elem(&kxp_ct4, &fk);
@@ -229,11 +243,10 @@ static __always_inline int kxp_ct_create(const struct kxp_pkt *p, struct kxp_ct_
 		*fwd = *cur;
 		return 1;
 	}
-	rev.nat.saddr = p->daddr;
-	rev.nat.daddr = p->saddr;
-	rev.nat.sport = p->dport;
-	rev.nat.dport = p->sport;
-	bpf_map_update_elem(&kxp_ct4, &rk, &rev, BPF_ANY);
+	if (reply) {
+		kxp_ct_reverse(p, fwd, &rev);
+		bpf_map_update_elem(&kxp_ct4, &rk, &rev, BPF_ANY);
+	}
 	return 0;
 }
 

@@ -384,9 +384,13 @@ hit:
 static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_pkt *p, struct kxp_dec *d,
 				     const struct kxp_config *cfg)
 {
-	struct kxp_ct_val nv = {};
+	struct kxp_ct_val nv = {}, rv;
 	__u64 now = d->now;
 
+	nv.fe_id = d->fe_id;
+	nv.kind = d->fe_kind;
+	nv.created = now;
+	nv.last_seen = now;
 	if (d->snat) {
 		d->nat.saddr = kxp_snat_addr(ctx, ifindex, cfg, p->saddr, d->be_addr);
 		if (!d->nat.saddr) {
@@ -398,20 +402,17 @@ static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_
 			d->nat.sport = bpf_htons(kxp_snat_first(p, cfg));
 			return;
 		}
-		if (kxp_snat_claim(p, cfg, &d->nat, now)) {
+		nv.flags = KXP_CT_F_SNAT | (d->be_local ? KXP_CT_F_LOCAL_BE : 0);
+		kxp_ct_reverse(p, &nv, &rv);
+		if (kxp_snat_claim(p, cfg, &d->nat, &rv)) {
 			kxp_dec_set(d, KXP_V_DROP, KXP_R_SNAT_FAIL);
 			return;
 		}
-		nv.flags = KXP_CT_F_SNAT | (d->be_local ? KXP_CT_F_LOCAL_BE : 0);
 	}
 	if (kxp_trace_mode)
 		return;
 	nv.nat = d->nat;
-	nv.fe_id = d->fe_id;
-	nv.kind = d->fe_kind;
-	nv.created = now;
-	nv.last_seen = now;
-	if (kxp_ct_create(p, &nv, d->replace) == 1) {
+	if (kxp_ct_create(p, &nv, !d->snat, d->replace) == 1) {
 		/* another CPU created this flow first: follow its choice */
 		if (d->snat && (nv.nat.sport != d->nat.sport || nv.nat.saddr != d->nat.saddr ||
 				nv.nat.daddr != d->nat.daddr || nv.nat.dport != d->nat.dport))

@@ -58,14 +58,6 @@ struct {
 	__type(value, struct kxp_ct_val);
 } kxp_ct4 SEC(".maps");
 
-/* Masquerade port claims: REPLY tuple of a SNATed flow -> client tuple (see abi.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KXP_DEF_MAX_SNAT);
-	__type(key, struct kxp_flow4);
-	__type(value, struct kxp_snat_val);
-} kxp_snat4 SEC(".maps");
-
 /* Node addresses: addr -> flags (source class "node", serves NodePorts). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -10,17 +10,17 @@
  * Ports: kxp_config.snat_port_min..max (0/0 -> KXP_SNAT_PORT_MIN_DEF..MAX_DEF,
  * 1024-29999: clear of the NodePort range 30000-32767 and of the host's
  * ephemeral range 32768-60999, so a masqueraded reply never matches one of
- * the node's own connections). The claim is the flow's REPLY tuple {backend,
- * SNAT address, backend port, SNAT port} in kxp_snat4, inserted with
- * BPF_NOEXIST, so two flows never share a reply tuple and the range is per
- * backend address:port (28976 concurrent flows each). The first candidate is
- * a hash of the client's tuple (deterministic, shown by `kxp trace`); on a
- * collision up to KXP_SNAT_TRIES (32) candidates are tried, random ones
- * (every port in turn, once, when the range is that small).
- * A taken candidate is taken over when its claim is:
- *  - stale: its kxp_ct4 REPLY entry is gone or expired (entries expire with
- *    their flow), and the claim is older than KXP_SNAT_YOUNG_NS (a younger
- *    one may be a flow whose entries are not written yet);
+ * the node's own connections). The claim is the flow's REPLY entry in
+ * kxp_ct4 itself, keyed {backend, SNAT address, backend port, SNAT port},
+ * inserted with BPF_NOEXIST before the FWD entry, so two flows never share a
+ * reply tuple, a masqueraded flow costs the same two inserts as any other,
+ * and the range is per backend address:port (28976 concurrent flows each).
+ * The first candidate is a hash of the client's tuple (deterministic, shown
+ * by `kxp trace`); on a collision up to KXP_SNAT_TRIES (32) candidates are
+ * tried, random ones (every port in turn, once, when the range is that
+ * small). A taken candidate is taken over when its flow is:
+ *  - gone: its REPLY entry expired and its FWD entry is gone or expired
+ *    too (a client that only sends keeps the port, see kxp_snat_reusable);
  *  - closed: its flow saw an RST, or a FIN each way, the client's first
  *    (FIN_ORIG on the FWD entry, FIN_REPLY without CLOSE_FIRST on the
  *    REPLY entry; both read here only, never per packet), and the last of them
@@ -54,8 +54,6 @@
 #define KXP_SNAT_TRIES 32
 /* The bound of objects built without bpf_loop (kernels before 5.17). */
 #define KXP_SNAT_TRIES_NOLOOP 8
-/* A claim this young without live ct entry may not have them written yet. */
-#define KXP_SNAT_YOUNG_NS KXP_NSEC
 /* A CLOSING (FIN/RST) flow idle this long releases its port to a new flow. */
 #define KXP_SNAT_REUSE_NS (2 * KXP_NSEC)
 /* A closed flow (RST, or a FIN each way, the client's first) releases its
@@ -128,24 +126,45 @@ static __always_inline __u16 kxp_snat_first(const struct kxp_pkt *p, const struc
 	return (__u16)(min + kxp_snat_hash(p) % n);
 }
 
-/* May the live flow holding claim k (REPLY entry ct, claim owner own) give
- * its port to a new flow? Reads the FWD entry (collision path only) and, when
- * it says yes, deletes both entries: no late segment of the old flow may be
- * translated into the new one. The REPLY entry must be the owner's: a claim
- * just taken over has none of its own yet. */
-static __always_inline bool kxp_snat_reusable(const struct kxp_flow4 *k, const struct kxp_ct_val *ct,
-					      const struct kxp_nat4 *own, __u8 proto, __u64 now)
+/* The FWD entry of the flow whose REPLY entry ct sits at claim key k, or
+ * NULL. One whose translation names another port or backend is not this
+ * flow's: its client has opened a new flow on the same tuple since. */
+static __always_inline struct kxp_ct_val *kxp_snat_fwd(const struct kxp_flow4 *k, const struct kxp_ct_val *ct,
+							struct kxp_flow4 *fk)
+{
+	struct kxp_ct_val *fwd;
+
+	kxp_ct_other_key(ct, k->proto, KXP_DIR_REPLY, fk);
+	fwd = bpf_map_lookup_elem(&kxp_ct4, fk);
+	if (!fwd || fwd->nat.sport != k->dport || fwd->nat.daddr != k->saddr || fwd->nat.dport != k->sport)
+		return NULL;
+	return fwd;
+}
+
+/* May the flow holding claim k (its REPLY entry ct) give its port to a new
+ * flow? Reads the FWD entry (collision path only) and, when it says yes,
+ * deletes it (the caller replaces the REPLY entry): no late segment of the
+ * old flow may be translated into the new one.
+ *  - expired: unless the FWD entry is live. A client that only sends (UDP:
+ *    syslog, metrics) keeps its FWD entry fresh and never touches the REPLY
+ *    entry; its port stays its own, or its next packet would reach the
+ *    backend as the new flow's.
+ *  - live: only closed or closing flows, by the rules at the top. */
+static __always_inline bool kxp_snat_reusable(const struct kxp_flow4 *k, const struct kxp_ct_val *ct, __u64 now)
 {
 	struct kxp_flow4 fk;
 	struct kxp_ct_val *fwd;
 	__u64 last = ct->last_seen;
 	__u16 flags = ct->flags;
 
-	if (!(flags & KXP_CT_F_CLOSING) || ct->nat.daddr != own->saddr || ct->nat.dport != own->sport ||
-	    ct->nat.saddr != own->daddr || ct->nat.sport != own->dport)
+	fwd = kxp_snat_fwd(k, ct, &fk);
+	if (kxp_ct_expired(ct, k->proto, now)) {
+		if (fwd && !kxp_ct_expired(fwd, k->proto, now))
+			return false;
+		goto reuse;
+	}
+	if (!(flags & KXP_CT_F_CLOSING))
 		return false;
-	kxp_ct_other_key(ct, proto, KXP_DIR_REPLY, &fk);
-	fwd = bpf_map_lookup_elem(&kxp_ct4, &fk);
 	if (fwd) {
 		flags |= fwd->flags;
 		if (fwd->last_seen > last)
@@ -162,16 +181,17 @@ static __always_inline bool kxp_snat_reusable(const struct kxp_flow4 *k, const s
 	} else if (now < last + KXP_SNAT_REUSE_NS) {
 		return false;
 	}
-	bpf_map_delete_elem(&kxp_ct4, &fk);
-	bpf_map_delete_elem(&kxp_ct4, k);
+reuse:
+	if (fwd)
+		bpf_map_delete_elem(&kxp_ct4, &fk);
 	return true;
 }
 
 /* The collision path, run by bpf_loop(): the verifier checks its body once
  * instead of once per try, which is what lets the bound be 32. */
 struct kxp_snat_search {
-	struct kxp_flow4 k;    /* the candidate claim (dport = the SNAT port, proto) */
-	struct kxp_snat_val v; /* our claim (last_seen = now) */
+	struct kxp_flow4 k;   /* the candidate claim: the REPLY key (dport = the SNAT port) */
+	struct kxp_ct_val v;  /* our REPLY entry (last_seen = now) */
 	__u32 min, n, off;
 	__u8 claimed;
 };
@@ -182,47 +202,43 @@ static long kxp_snat_try(__u32 i, void *arg)
 {
 	struct kxp_snat_search *s = arg;
 	__u64 now = s->v.last_seen;
-	struct kxp_snat_val *old;
-	struct kxp_ct_val *ct;
+	struct kxp_ct_val *old;
 
 	if (i) {
 		/* next: random (fully-random, as kube-proxy's masquerade),
 		 * or every port in turn when the range is that small */
 		s->off = s->n <= KXP_SNAT_TRIES ? (s->off + 1) % s->n : bpf_get_prandom_u32() % s->n;
 		s->k.dport = bpf_htons((__u16)(s->min + s->off));
-		if (!bpf_map_update_elem(&kxp_snat4, &s->k, &s->v, BPF_NOEXIST))
+		if (!bpf_map_update_elem(&kxp_ct4, &s->k, &s->v, BPF_NOEXIST))
 			goto claimed;
 	}
-	old = bpf_map_lookup_elem(&kxp_snat4, &s->k);
+	old = bpf_map_lookup_elem(&kxp_ct4, &s->k);
 	if (!old)
 		return 0; /* evicted meanwhile: the next candidate */
-	/* the same client flow again (a SYN reusing a closing flow) */
+	/* the same client flow again (a SYN reusing its closing flow): the
+	 * entry starts over as ours */
 	if (old->nat.saddr == s->v.nat.saddr && old->nat.daddr == s->v.nat.daddr &&
 	    old->nat.sport == s->v.nat.sport && old->nat.dport == s->v.nat.dport) {
-		old->last_seen = now;
+		*old = s->v;
 		goto claimed;
 	}
-	ct = bpf_map_lookup_elem(&kxp_ct4, &s->k);
-	if (ct && !kxp_ct_expired(ct, s->k.proto, now)) {
-		if (!kxp_snat_reusable(&s->k, ct, &old->nat, s->k.proto, now))
-			return 0;
-	} else if (now < old->last_seen + KXP_SNAT_YOUNG_NS) {
+	if (!kxp_snat_reusable(&s->k, old, now))
 		return 0;
-	}
 	/* free it; the NOEXIST insert decides between racing CPUs */
-	bpf_map_delete_elem(&kxp_snat4, &s->k);
-	if (bpf_map_update_elem(&kxp_snat4, &s->k, &s->v, BPF_NOEXIST))
+	bpf_map_delete_elem(&kxp_ct4, &s->k);
+	if (bpf_map_update_elem(&kxp_ct4, &s->k, &s->v, BPF_NOEXIST))
 		return 0;
 claimed:
 	s->claimed = 1;
 	return 1;
 }
 
-/* Claim a port for nat = {snat addr, backend, ?, backend port}; fills
+/* Claim a port for nat = {snat addr, backend, ?, backend port} by writing the
+ * flow's REPLY entry rev (nat = {frontend, client}) under a free port; fills
  * nat->sport. Returns 0, or -1 when every candidate is taken. The first
  * candidate's insert is all a flow costs when its port is free. */
 static __always_inline int kxp_snat_claim(const struct kxp_pkt *p, const struct kxp_config *cfg,
-					  struct kxp_nat4 *nat, __u64 now)
+					  struct kxp_nat4 *nat, const struct kxp_ct_val *rev)
 {
 	struct kxp_snat_search s = {
 		.k = {
@@ -232,16 +248,13 @@ static __always_inline int kxp_snat_claim(const struct kxp_pkt *p, const struct 
 			.proto = p->proto,
 			.dir = KXP_DIR_REPLY,
 		},
-		.v = {
-			.nat = { .saddr = p->saddr, .daddr = p->daddr, .sport = p->sport, .dport = p->dport },
-			.last_seen = now,
-		},
+		.v = *rev,
 	};
 
 	kxp_snat_range(p, cfg, &s.min, &s.n);
 	s.off = kxp_snat_hash(p) % s.n;
 	s.k.dport = bpf_htons((__u16)(s.min + s.off));
-	if (bpf_map_update_elem(&kxp_snat4, &s.k, &s.v, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(&kxp_ct4, &s.k, &s.v, BPF_NOEXIST)) {
 #ifndef KXP_NO_BPF_LOOP
 		bpf_loop(s.n < KXP_SNAT_TRIES ? s.n : KXP_SNAT_TRIES, kxp_snat_try, &s, 0);
 #else
@@ -270,7 +283,7 @@ static __always_inline void kxp_snat_release(const struct kxp_nat4 *nat, __u8 pr
 		.dir = KXP_DIR_REPLY,
 	};
 
-	bpf_map_delete_elem(&kxp_snat4, &k);
+	bpf_map_delete_elem(&kxp_ct4, &k);
 }
 
 #endif

@@ -15,7 +15,6 @@
 #define KXP_DEF_MAX_BACKENDS 262144   /* kxp_backend4 entries */
 #define KXP_DEF_MAX_SLOTS 524288      /* kxp_slot entries (a backend may sit in several sets) */
 #define KXP_DEF_MAX_CT 524288         /* kxp_ct4 (LRU) */
-#define KXP_DEF_MAX_SNAT 262144       /* kxp_snat4 (LRU) */
 #define KXP_DEF_MAX_NODEIPS 256       /* kxp_nodeip4 */
 #define KXP_DEF_MAX_LBSR 65536        /* kxp_lbsr4 (LPM) */
 #define KXP_DEF_MAX_FRAG 8192         /* kxp_frag4 (LRU), datagrams in flight */
@@ -42,7 +41,7 @@
 #define KXP_PIN_BACKEND "kxp_backend4"
 #define KXP_PIN_REVNAT "kxp_revnat4"
 #define KXP_PIN_CT "kxp_ct4"
-#define KXP_PIN_SNAT "kxp_snat4"
+#define KXP_PIN_SNAT_OLD "kxp_snat4"  /* SNAT claims before they moved into kxp_ct4; removed on load */
 #define KXP_PIN_NODEIP "kxp_nodeip4"
 #define KXP_PIN_LBSR "kxp_lbsr4"
 #define KXP_PIN_CONFIG "kxp_config"
@@ -134,7 +133,7 @@ struct kxp_revnat {
 	__u8 kind; /* enum kxp_fe_kind */
 };
 
-/* ---- kxp_ct4 / kxp_snat4: flows ------------------------------------------ */
+/* ---- kxp_ct4: flows ------------------------------------------------------ */
 enum kxp_dir {
 	KXP_DIR_FWD = 0,   /* as the client sent it: client -> frontend */
 	KXP_DIR_REPLY = 1, /* as the backend sends it: backend -> client (or SNAT address) */
@@ -162,7 +161,7 @@ struct kxp_nat4 {
 };
 
 /* kxp_ct_val.flags */
-#define KXP_CT_F_SNAT (1u << 0)       /* flow is masqueraded (claim in kxp_snat4) */
+#define KXP_CT_F_SNAT (1u << 0)       /* flow is masqueraded (its REPLY entry is the port claim) */
 #define KXP_CT_F_SEEN_REPLY (1u << 1) /* a reply was translated */
 #define KXP_CT_F_CLOSING (1u << 2)    /* FIN or RST seen: short lifetime */
 #define KXP_CT_F_HOSTNS (1u << 3)     /* created by a socket hook */
@@ -184,18 +183,6 @@ struct kxp_ct_val {
 	__u8 pad;
 	__u64 created;       /* bpf_ktime_get_ns() */
 	__u64 last_seen;     /* bpf_ktime_get_ns() */
-};
-
-/* kxp_snat4: the port claims of masqueraded flows. Key: the flow's REPLY
- * tuple {backend, SNAT address, backend port, SNAT port, proto, REPLY}, i.e.
- * one claim per (SNAT address, SNAT port) and backend address:port:proto.
- * Value: nat = the client's original tuple {client, frontend, client port,
- * frontend port}; last_seen = when claimed. A claim is live while the kxp_ct4
- * REPLY entry with the same key is (entries expire with the flow). */
-struct kxp_snat_val {
-	struct kxp_nat4 nat;
-	__u32 flags;
-	__u64 last_seen;
 };
 
 /* ---- kxp_nodeip4: node address -> flags ----------------------------------- */
@@ -500,7 +487,6 @@ KXP_ASSERT_SIZE(struct kxp_revnat, 8);
 KXP_ASSERT_SIZE(struct kxp_flow4, 16);
 KXP_ASSERT_SIZE(struct kxp_nat4, 12);
 KXP_ASSERT_SIZE(struct kxp_ct_val, 40);
-KXP_ASSERT_SIZE(struct kxp_snat_val, 24);
 KXP_ASSERT_SIZE(struct kxp_nodeip, 8);
 KXP_ASSERT_SIZE(struct kxp_lbsr_key, 12);
 KXP_ASSERT_SIZE(struct kxp_config, 208);

@@ -70,7 +70,7 @@ int tenv_open(struct tenv *e)
 int tenv_open_instance(struct tenv *e, const char *instance)
 {
 	struct kxp_dp_opts o = { .instance = instance, .no_pin = !instance, .max_ct = 4096, .max_frontends = 1024, .max_backends = 1024,
-				 .max_slots = 4096, .max_snat = 1024 };
+				 .max_slots = 4096 };
 	int err;
 
 	memset(e, 0, sizeof(*e));

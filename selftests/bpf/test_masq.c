@@ -203,44 +203,35 @@ out:
 	tenv_close(&e);
 }
 
-/* A claim of `port` toward be:bport; with ct_flags != 0 (or live_ct) its flow's
- * ct entries too (REPLY and FWD), idle for ct_age_ns. */
-static int put_claim_ct(struct tenv *e, uint32_t be, uint16_t bport, uint16_t port, uint64_t age_ns, bool live_ct,
-			uint16_t ct_flags, uint64_t ct_age_ns)
+/* The flow holding `port` toward be:bport: its REPLY entry (the claim), SNAT
+ * and `flags`, idle for reply_age_ns, and with fwd_age_ns >= 0 its FWD entry
+ * {client, frontend} -> {snat:port, backend} idle that long; other_port
+ * gives that FWD entry another port (its client has a newer flow). */
+static int put_flow(struct tenv *e, uint32_t be, uint16_t bport, uint16_t port, uint16_t flags,
+		    uint64_t reply_age_ns, int64_t fwd_age_ns, uint16_t other_port)
 {
 	struct kxp_flow4 k = { .saddr = be, .daddr = NODE_IP, .sport = htons(bport), .dport = htons(port),
 			       .proto = IPPROTO_TCP, .dir = KXP_DIR_REPLY };
-	struct kxp_snat_val sv = { .nat = { A(198, 18, 0, 1), NODE_IP, htons(1), htons(NP) } };
+	struct kxp_flow4 fk = { .saddr = A(198, 18, 0, 1), .daddr = NODE_IP, .sport = htons(1),
+				.dport = htons(NP), .proto = IPPROTO_TCP, .dir = KXP_DIR_FWD };
 	struct kxp_ct_val cv = { .nat = { NODE_IP, A(198, 18, 0, 1), htons(NP), htons(1) },
-				 .flags = KXP_CT_F_SNAT | KXP_CT_F_SEEN_REPLY };
+				 .flags = KXP_CT_F_SNAT | flags };
+	struct kxp_ct_val fv = cv;
 	struct timespec ts;
 	uint64_t now;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-	sv.last_seen = now - age_ns;
-	cv.created = cv.last_seen = now - ct_age_ns;
-	cv.flags |= ct_flags;
-	if (bpf_map_update_elem(kxp_dp_map_fd(e->dp, KXP_MAP_SNAT), &k, &sv, BPF_ANY))
+	cv.created = cv.last_seen = now - reply_age_ns;
+	if (bpf_map_update_elem(kxp_dp_map_fd(e->dp, KXP_MAP_CT), &k, &cv, BPF_ANY))
 		return -errno;
-	if (live_ct && bpf_map_update_elem(kxp_dp_map_fd(e->dp, KXP_MAP_CT), &k, &cv, BPF_ANY))
+	if (fwd_age_ns < 0)
+		return 0;
+	fv.nat = (struct kxp_nat4){ NODE_IP, be, htons(other_port ? other_port : port), htons(bport) };
+	fv.created = fv.last_seen = now - (uint64_t)fwd_age_ns;
+	if (bpf_map_update_elem(kxp_dp_map_fd(e->dp, KXP_MAP_CT), &fk, &fv, BPF_ANY))
 		return -errno;
-	if (live_ct) {
-		/* the FWD entry of the same flow: {client, frontend} -> {snat, backend} */
-		struct kxp_flow4 fk = { .saddr = A(198, 18, 0, 1), .daddr = NODE_IP, .sport = htons(1),
-					.dport = htons(NP), .proto = IPPROTO_TCP, .dir = KXP_DIR_FWD };
-		struct kxp_ct_val fv = cv;
-
-		fv.nat = (struct kxp_nat4){ NODE_IP, be, htons(port), htons(bport) };
-		if (bpf_map_update_elem(kxp_dp_map_fd(e->dp, KXP_MAP_CT), &fk, &fv, BPF_ANY))
-			return -errno;
-	}
 	return 0;
-}
-
-static int put_claim(struct tenv *e, uint32_t be, uint16_t bport, uint16_t port, uint64_t age_ns, bool live_ct)
-{
-	return put_claim_ct(e, be, bport, port, age_ns, live_ct, 0, 0);
 }
 
 static bool old_fwd_present(struct tenv *e)
@@ -252,11 +243,26 @@ static bool old_fwd_present(struct tenv *e)
 	return bpf_map_lookup_elem(kxp_dp_map_fd(e->dp, KXP_MAP_CT), &fk, &v) == 0;
 }
 
+#define SEC_NS 1000000000ll
+
+/* The backend's SYN-ACK to the SNAT port reaches the client of cport. */
+static bool masq_reply_ok(struct tenv *e, uint16_t port, uint16_t cport)
+{
+	struct tpkt p = tcp(POD_R, 8080, NODE_IP, port, TH_SYN | TH_ACK);
+	struct trun r;
+
+	return !tenv_run(e, T_XDP, &p, &r) && ASSERT_EQ(r.ret, XDP_TX, "reply") &&
+	       tcheck_pkt(&r, NODE_IP, NP, EXT_C, cport, "the new flow's reply reaches its client");
+}
+
+/* The port claim is the flow's REPLY entry: which flows give their port to a
+ * new flow to the same backend, and which keep it. */
 KXP_TEST(snat_port_collision)
 {
 	struct tenv e;
 	struct trun r;
 	struct tpkt p = tcp(EXT_C, 50000, NODE_IP, NP, TH_SYN);
+	struct kxp_ct_val v;
 	uint16_t first;
 
 	if (setup(&e))
@@ -266,45 +272,64 @@ KXP_TEST(snat_port_collision)
 	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_TX, "clean run"))
 		goto out;
 	first = sport_of(&r);
+	if (!ASSERT_EQ(tenv_ct_count(&e), 2, "one flow, two entries (no other claim)"))
+		goto out;
 	tenv_close(&e);
 
 	/* the same flow on a node where that port is taken by a live flow to
 	 * the same backend: the allocator moves on */
-	if (setup(&e) || !ASSERT_OK(put_claim(&e, POD_R, 8080, first, 10ull * 1000000000, true), "claim"))
+	if (setup(&e) || !ASSERT_OK(put_flow(&e, POD_R, 8080, first, KXP_CT_F_SEEN_REPLY, 0, 0, 0), "live flow"))
 		goto out;
 	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_TX, "collision run"))
 		goto out;
 	if (!ASSERT_NE(sport_of(&r), first, "another port") ||
-	    !tcheck_pkt(&r, NODE_IP, sport_of(&r), POD_R, 8080, "translated after a collision"))
+	    !tcheck_pkt(&r, NODE_IP, sport_of(&r), POD_R, 8080, "translated after a collision") ||
+	    !ASSERT_TRUE(tenv_ct(&e, POD_R, NODE_IP, 8080, first, IPPROTO_TCP, KXP_DIR_REPLY, &v) &&
+			     v.nat.daddr == A(198, 18, 0, 1),
+			 "the live flow's REPLY entry is untouched"))
 		goto out;
 	tenv_close(&e);
 
-	/* a taken port whose flow is gone (stale claim) is taken over; a
-	 * claim younger than a second without ct entry is respected */
-	if (setup(&e) || !ASSERT_OK(put_claim(&e, POD_R, 8080, first, 10ull * 1000000000, false), "stale claim"))
+	/* a flow whose entries both expired (never answered: 60 s) gives its
+	 * port up; so does one whose FWD entry is another flow's now */
+	if (setup(&e) || !ASSERT_OK(put_flow(&e, POD_R, 8080, first, 0, 70 * SEC_NS, -1, 0), "expired flow"))
 		goto out;
-	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(sport_of(&r), first, "stale claim taken over"))
+	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(sport_of(&r), first, "expired flow's port taken over") ||
+	    !ASSERT_TRUE(tenv_ct(&e, POD_R, NODE_IP, 8080, first, IPPROTO_TCP, KXP_DIR_REPLY, &v) &&
+			     v.nat.daddr == EXT_C && ntohs(v.nat.dport) == 50000,
+			 "the REPLY entry is the new flow's") ||
+	    !masq_reply_ok(&e, first, 50000))
 		goto out;
 	tenv_close(&e);
-	if (setup(&e) || !ASSERT_OK(put_claim(&e, POD_R, 8080, first, 0, false), "young claim"))
+	if (setup(&e) || !ASSERT_OK(put_flow(&e, POD_R, 8080, first, 0, 70 * SEC_NS, 0, first + 1), "FWD moved on"))
 		goto out;
-	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_NE(sport_of(&r), first, "young claim respected"))
+	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(sport_of(&r), first, "orphan REPLY entry's port taken over") ||
+	    !ASSERT_TRUE(old_fwd_present(&e), "the client's newer flow keeps its FWD entry"))
+		goto out;
+	tenv_close(&e);
+	/* an expired REPLY entry whose FWD entry is live (a client that only
+	 * sends) keeps its port: its next packet would reach the backend as
+	 * the new flow's */
+	if (setup(&e) || !ASSERT_OK(put_flow(&e, POD_R, 8080, first, 0, 70 * SEC_NS, 0, 0), "one-way flow"))
+		goto out;
+	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_NE(sport_of(&r), first, "one-way flow keeps its port") ||
+	    !ASSERT_TRUE(old_fwd_present(&e), "and its FWD entry"))
 		goto out;
 	tenv_close(&e);
 
 	/* a closed flow (FIN/RST seen) idle for 3 s gives its port up, and
 	 * its ct entries go with it; one closed 0.5 s ago keeps it */
-	if (setup(&e) || !ASSERT_OK(put_claim_ct(&e, POD_R, 8080, first, 10ull * 1000000000, true, KXP_CT_F_CLOSING,
-						 3000000000ull), "closed claim"))
+	if (setup(&e) || !ASSERT_OK(put_flow(&e, POD_R, 8080, first, KXP_CT_F_SEEN_REPLY | KXP_CT_F_CLOSING,
+					     3 * SEC_NS, 3 * SEC_NS, 0), "closed flow"))
 		goto out;
-	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(sport_of(&r), first, "closed, idle claim taken over") ||
+	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(sport_of(&r), first, "closed, idle flow's port taken over") ||
 	    !ASSERT_TRUE(!old_fwd_present(&e), "the old flow's FWD entry is gone"))
 		goto out;
 	tenv_close(&e);
-	if (setup(&e) || !ASSERT_OK(put_claim_ct(&e, POD_R, 8080, first, 10ull * 1000000000, true, KXP_CT_F_CLOSING,
-						 500000000ull), "recently closed claim"))
+	if (setup(&e) || !ASSERT_OK(put_flow(&e, POD_R, 8080, first, KXP_CT_F_SEEN_REPLY | KXP_CT_F_CLOSING,
+					     SEC_NS / 2, SEC_NS / 2, 0), "recently closed flow"))
 		goto out;
-	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_NE(sport_of(&r), first, "recently closed claim respected") ||
+	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_NE(sport_of(&r), first, "recently closed flow keeps its port") ||
 	    !ASSERT_TRUE(old_fwd_present(&e), "the old flow's FWD entry stays"))
 		goto out;
 out:

@@ -407,7 +407,7 @@ kxe_diag()
 		kxe_log "$n svc list: $(kxe_svc_json $n | jq -c '[.[] | select(.count > 0 or .packets > 0 or .drops > 0 or .rejects > 0 or .passed > 0) |
 			"\(.frontend) \(.scope) n=\(.count) pk=\(.packets) dr=\(.drops) rj=\(.rejects) ps=\(.passed)"]' 2>/dev/null | head -c 2500)"
 		kxe_log "$n ct list: $(kxe_ct_json $n | jq -c '[.[0:8][] | "\(.direction) \(.protocol) \(.original.src)->\(.original.dst) => \(.translated.src)->\(.translated.dst) \(.flags|join(","))"]' 2>/dev/null | head -c 2000)"
-	done	# Spine II evidence (reasons, kxp_snat4), defined further down.
+	done	# Spine II evidence (reasons, SNAT claims), defined further down.
 	kxe_diag2
 }
 
@@ -569,10 +569,19 @@ kxe_reason()
 		jq --arg r "$2" '[.reasons[]? | select(.reason == $r) | .packets] | add // 0'
 }
 
-# kxe_snat_count NODE: entries in the node's kxp_snat4.
+# kxe_snat_claims NODE: the node's SNAT port claims, i.e. the REPLY entries
+# (key.dir 1) of masqueraded flows (flag KXP_CT_F_SNAT, 1) in kxp_ct4, as a
+# JSON array of bpftool's formatted entries.
+kxe_snat_claims()
+{
+	bpftool -j map dump pinned "/sys/fs/bpf/kxp-$(kxe_inst "$1")/kxp_ct4" 2>/dev/null |
+		jq -c '[.[] | .formatted // empty | select(.key.dir == 1 and (.value.flags % 2) == 1)]'
+}
+
+# kxe_snat_count NODE: how many SNAT port claims the node holds.
 kxe_snat_count()
 {
-	bpftool -j map dump pinned "/sys/fs/bpf/kxp-$(kxe_inst "$1")/kxp_snat4" 2>/dev/null | jq 'length'
+	kxe_snat_claims "$1" | jq 'length'
 }
 
 # Evidence for a failed Spine II case: reasons and the first snat entries.
@@ -582,7 +591,7 @@ kxe_diag2()
 	for n in node1 node2; do
 		[ -d "/sys/fs/bpf/kxp-$(kxe_inst $n)" ] || continue
 		kxe_log "$n stats: $("$KXP" stats --instance "$(kxe_inst $n)" -o json 2>&1 | jq -c '[.reasons[]? | select(.packets > 0) | "\(.reason)=\(.packets)"]' 2>/dev/null)"
-		kxe_log "$n kxp_snat4 ($(kxe_snat_count $n) entries): $(bpftool -j map dump pinned "/sys/fs/bpf/kxp-$(kxe_inst $n)/kxp_snat4" 2>&1 | jq -c '.[0:4]' 2>/dev/null | head -c 1500)"
+		kxe_log "$n SNAT claims ($(kxe_snat_count $n)): $(kxe_snat_claims $n | jq -c '.[0:4]' 2>/dev/null | head -c 1500)"
 	done
 }
 

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 kxe_init maps_cleanup 200
 
-MAPS="kxp_svc4 kxp_slot kxp_backend4 kxp_revnat4 kxp_ct4 kxp_snat4 kxp_nodeip4 kxp_lbsr4 kxp_config kxp_stats kxp_reasons"
+MAPS="kxp_svc4 kxp_slot kxp_backend4 kxp_revnat4 kxp_ct4 kxp_nodeip4 kxp_lbsr4 kxp_config kxp_stats kxp_reasons"
 
 case_btf_every_map()
 {

@@ -112,7 +112,7 @@ case_state()
 	jq -e '[.[]? | select(.flags | index("snat"))] | length > 0' <<<"$ct" >/dev/null ||
 		fail "node1 ct list has no entry flagged snat: ${ct:0:400}" || return
 	snat=$(kxe_snat_count node1)
-	[ "${snat:-0}" -gt 0 ] || fail "node1 kxp_snat4 is empty after masqueraded traffic" || return
+	[ "${snat:-0}" -gt 0 ] || fail "node1 kxp_ct4 holds no SNAT claim (REPLY entry flagged snat) after masqueraded traffic" || return
 	fails=$(kxe_fe_counter node1 "$NODE1_IP:30100/tcp" snat_fail)
 	[ "$fails" = 0 ] || fail "snat_fail of $NODE1_IP:30100/tcp is $fails, want 0"
 }
@@ -121,8 +121,8 @@ case_state()
 # network order, as bpftool shows it: a little-endian number).
 snat_claims_in()
 {
-	bpftool -j map dump pinned "/sys/fs/bpf/kxp-$(kxe_inst "$1")/kxp_snat4" 2>/dev/null |
-		jq --argjson lo "$2" --argjson hi "$3" '[.[] | .formatted.key.dport // empty |
+	kxe_snat_claims "$1" |
+		jq --argjson lo "$2" --argjson hi "$3" '[.[] | .key.dport |
 			(. % 256) * 256 + ((. / 256) | floor) | select(. >= $lo and . <= $hi)] | length'
 }
 

@@ -6,7 +6,8 @@
 # version are refused as README documents ("pinned maps have layout version
 # N ... run kxp cleanup --instance first"): the agent exits 1, touches
 # nothing (traffic still flows through what is attached), and after
-# `kxp cleanup --instance` a new agent programs from scratch.
+# `kxp cleanup --instance` a new agent programs from scratch. The claim map
+# of releases before the SNAT claims moved into kxp_ct4 is unpinned.
 source "$(dirname "$0")/lib.sh"
 kxe_init upgrade 150
 
@@ -116,6 +117,9 @@ case_adopt_same_layout()
 	kxe_probe "$NS_POD1A" --tcp --keepalive --dst 10.96.0.43:80 --count 120 --interval-ms 50 --max-seconds 60 \
 		>"$KXE_TMP/long.json" &
 	long=$!
+	# a release before the SNAT claims moved into kxp_ct4 also pinned kxp_snat4
+	bpftool map create "/sys/fs/bpf/kxp-$INST1/kxp_snat4" type lru_hash key 16 value 24 entries 16 name kxp_snat4 ||
+		fail "cannot pin a stand-in for an old kxp_snat4" || return
 	sleep 0.5
 	start_agent
 	for _ in $(seq 100); do
@@ -123,6 +127,7 @@ case_adopt_same_layout()
 		sleep 0.1
 	done
 	grep -q 'lists complete' "$KXE_TMP/agent.log" || fail "agent did not program: $(tail -3 "$KXE_TMP/agent.log")" || return
+	[ ! -e "/sys/fs/bpf/kxp-$INST1/kxp_snat4" ] || fail "the old kxp_snat4 pin is still there after adoption" || return
 	ids1=$(fe_ids)
 	[ "$ids0" = "$ids1" ] || fail "ids changed on adoption: $ids0 -> $ids1" || return
 	kxe_probe "$NS_POD1A" --tcp --dst 10.96.0.43:80 --count 20 >/dev/null

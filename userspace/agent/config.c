@@ -28,7 +28,7 @@ const char kxp_agent_help[] =
 	"                 [--backoff-min D] [--backoff-max D] [--watch-timeout D] [--stall-timeout D]\n"
 	"                 [--healthz-threshold D] [--page-limit N] [--max-line BYTES]\n"
 	"                 [--token-file FILE] [--ca-file FILE] [--sa-dir DIR] [--insecure-skip-tls-verify]\n"
-	"                 [--max-frontends N] [--max-backends N] [--max-slots N] [--max-ct N] [--max-snat N]\n"
+	"                 [--max-frontends N] [--max-backends N] [--max-slots N] [--max-ct N]\n"
 	"                 [--maglev-table-size M] [--cgroup-root PATH [--socket-lb { host | all | off }]]\n"
 	"       kxp agent help\n"
 	"\n"
@@ -307,7 +307,7 @@ static void load_kxp(struct kxp_agent_cfg *c, const cJSON *k)
 		else if (!strcmp(n, "maxCT") && s)
 			kxp_nodeopts_u32(&c->opts, "kxp.maxCT", s, &c->opts.dp.max_ct);
 		else if (!strcmp(n, "maxSNAT") && s)
-			kxp_nodeopts_u32(&c->opts, "kxp.maxSNAT", s, &c->opts.dp.max_snat);
+			kxp_nodeopts_max_snat(&c->opts, "kxp.maxSNAT", s);
 		else if (!strcmp(n, "maglevTableSize") && s)
 			kxp_nodeopts_u32(&c->opts, "kxp.maglevTableSize", s, &c->opts.dp.maglev_m);
 		else if (!strcmp(n, "timers") && cJSON_IsObject(it)) {

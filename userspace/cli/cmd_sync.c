@@ -25,7 +25,7 @@ static const char sync_help[] =
 	"                [--masquerade-all] [--lb-algorithm { random | rr | maglev }]\n"
 	"                [--snat-addr IP] [--snat-port-range MIN-MAX]\n"
 	"                [--external-dev DEV]... [--pod-dev DEV]... [--xdp-mode { auto | native | generic | off }]\n"
-	"                [--max-frontends N] [--max-backends N] [--max-slots N] [--max-ct N] [--max-snat N]\n"
+	"                [--max-frontends N] [--max-backends N] [--max-slots N] [--max-ct N]\n"
 	"                [--maglev-table-size M]\n"
 	"                [--cgroup-root PATH [--socket-lb { host | all | off }]]\n"
 	"       kxp sync help\n"
@@ -53,12 +53,15 @@ struct sync_args {
 	enum kxp_xdp_mode xdp_used[KXP_NODEOPTS_MAX_DEVS];
 };
 
-/* The first problem ends the parse (parse_args stops at the error). */
+/* The first problem ends the parse (parse_args stops at the error); a
+ * warning (an option taken and ignored) does not. */
 static void sync_report(struct kxp_nodeopts *o, bool warning, const char *msg)
 {
 	(void)o;
-	(void)warning; /* sync's lists are IPv4-only: nothing is a mere warning */
-	cli_error("sync: %s", msg);
+	if (warning)
+		fprintf(stderr, "kxp: warning: sync: %s\n", msg);
+	else
+		cli_error("sync: %s", msg);
 }
 
 enum {

@@ -9,7 +9,7 @@
 #include "model/desired.h"
 
 enum kxp_map_id {
-	KXP_MAP_SVC, KXP_MAP_SLOT, KXP_MAP_BACKEND, KXP_MAP_REVNAT, KXP_MAP_CT, KXP_MAP_SNAT,
+	KXP_MAP_SVC, KXP_MAP_SLOT, KXP_MAP_BACKEND, KXP_MAP_REVNAT, KXP_MAP_CT,
 	KXP_MAP_NODEIP, KXP_MAP_LBSR, KXP_MAP_CONFIG, KXP_MAP_STATS, KXP_MAP_REASONS,
 	KXP_MAP_FRAG, KXP_MAP_REJRL,
 	KXP_MAP_SOCKCFG, KXP_MAP_SOCKREV,   /* socket LB (appended) */
@@ -30,7 +30,6 @@ struct kxp_dp_opts {
 	uint32_t max_backends;
 	uint32_t max_slots;
 	uint32_t max_ct;
-	uint32_t max_snat;
 	bool trace;                 /* load stateless trace copies (kxp_trace_mode=1), never pin/attach */
 	bool no_pin;                /* test use: maps created unpinned (instance ignored) */
 	char *errbuf;               /* optional: a one-line explanation of a failure */

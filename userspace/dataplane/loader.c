@@ -42,7 +42,6 @@ static const struct {
 	[KXP_MAP_BACKEND] = { KXP_PIN_BACKEND, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct kxp_backend) },
 	[KXP_MAP_REVNAT] = { KXP_PIN_REVNAT, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct kxp_revnat) },
 	[KXP_MAP_CT] = { KXP_PIN_CT, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_flow4), sizeof(struct kxp_ct_val) },
-	[KXP_MAP_SNAT] = { KXP_PIN_SNAT, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_flow4), sizeof(struct kxp_snat_val) },
 	[KXP_MAP_NODEIP] = { KXP_PIN_NODEIP, BPF_MAP_TYPE_HASH, sizeof(__be32), sizeof(struct kxp_nodeip) },
 	[KXP_MAP_LBSR] = { KXP_PIN_LBSR, BPF_MAP_TYPE_LPM_TRIE, sizeof(struct kxp_lbsr_key), sizeof(__u8) },
 	[KXP_MAP_CONFIG] = { KXP_PIN_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_config) },
@@ -235,8 +234,6 @@ static uint32_t default_size(enum kxp_map_id id, const struct kxp_dp_opts *o)
 		return opt_or(o->max_slots, KXP_DEF_MAX_SLOTS);
 	case KXP_MAP_CT:
 		return opt_or(o->max_ct, KXP_DEF_MAX_CT);
-	case KXP_MAP_SNAT:
-		return opt_or(o->max_snat, KXP_DEF_MAX_SNAT);
 	default:
 		return 0; /* keep the object's size */
 	}
@@ -587,6 +584,15 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 				set_err(o, "cannot pin %s: %s", path, strerror(-err));
 				goto fail;
 			}
+		}
+		/* An instance pinned before the SNAT port claims moved into
+		 * kxp_ct4 (its REPLY entries, which these programs read the
+		 * same way): the old map has no reader once they are attached. */
+		{
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, KXP_PIN_SNAT_OLD);
+			unlink(path);
 		}
 	}
 	if (dp->sock) {

@@ -236,7 +236,7 @@ static void caps_out(struct kxp_http *h, struct sbuf *b)
 static void maps_out(struct kxp_http *h, struct sbuf *b)
 {
 	static const enum kxp_map_id hashes[] = { KXP_MAP_SVC,	  KXP_MAP_SLOT,	  KXP_MAP_BACKEND, KXP_MAP_REVNAT,
-						  KXP_MAP_CT,	  KXP_MAP_SNAT,	  KXP_MAP_NODEIP,
+						  KXP_MAP_CT,	  KXP_MAP_NODEIP,
 						  KXP_MAP_SOCKREV };
 	int ncpu = libbpf_num_possible_cpus(), sfd, rfd, vfd;
 	size_t stride = (sizeof(struct kxp_stats) + 7) & ~7ul;

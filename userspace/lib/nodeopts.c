@@ -70,6 +70,20 @@ int kxp_nodeopts_u32(struct kxp_nodeopts *o, const char *what, const char *s, ui
 	return 0;
 }
 
+/* --max-snat / kxp.maxSNAT: still taken (a number, checked), and ignored with
+ * a warning: there is no kxp_snat4 any more, a masqueraded flow's port claim
+ * is its REPLY entry in kxp_ct4. */
+int kxp_nodeopts_max_snat(struct kxp_nodeopts *o, const char *what, const char *s)
+{
+	uint32_t ignored;
+	int err = kxp_nodeopts_u32(o, what, s, &ignored);
+
+	if (!err)
+		report(o, true, "%s is ignored: masquerade port claims live in kxp_ct4 (size that with the ct limit)",
+		       what);
+	return err;
+}
+
 /* Comma-separated CIDRs appended to v. */
 int kxp_nodeopts_cidrs(struct kxp_nodeopts *o, const char *what, const char *s, struct kxp_cidr4 *v, size_t *n)
 {
@@ -266,7 +280,7 @@ int kxp_nodeopts_set(struct kxp_nodeopts *o, int id, const char *arg)
 	case KXP_NO_MAXCT:
 		return kxp_nodeopts_u32(o, what, arg, &o->dp.max_ct);
 	case KXP_NO_MAXSNAT:
-		return kxp_nodeopts_u32(o, what, arg, &o->dp.max_snat);
+		return kxp_nodeopts_max_snat(o, what, arg);
 	case KXP_NO_MAGLEV_M: /* prime, 251..131071: checked by the loader */
 		return kxp_nodeopts_u32(o, what, arg, &o->dp.maglev_m);
 	case KXP_NO_CGROUP: /* argv lives as long as the command */

@@ -96,6 +96,7 @@ int kxp_nodeopts_set(struct kxp_nodeopts *o, int id, const char *arg);
 
 /* The value parsers behind it, also used for config-file fields; what
  * names the flag or field in the message. Each returns 0 or -EINVAL. */
+int kxp_nodeopts_max_snat(struct kxp_nodeopts *o, const char *what, const char *s);
 int kxp_nodeopts_u32(struct kxp_nodeopts *o, const char *what, const char *s, uint32_t *out);
 int kxp_nodeopts_cidrs(struct kxp_nodeopts *o, const char *what, const char *s, struct kxp_cidr4 *v, size_t *n);
 int kxp_nodeopts_nodeport(struct kxp_nodeopts *o, const char *what, const char *s);
