@@ -2,10 +2,13 @@
 # Scenario "peerconn": new TCP connections/s and connect latency
 # (p50/p99/p99.9), pod -> ClusterIP (first- and last-programmed service) and
 # external -> NodePort (eTP=Cluster and Local), and requests/s over keep-alive
-# connections, at N services: kxp (XDP and TC-only) against kube-proxy's
+# connections, at N services: kxp (XDP and TC-only, and kxp-sock: the default
+# --socket-lb all, pod TCP translated at connect() by the cgroup hooks on a
+# child cgroup this scenario creates) against kube-proxy's
 # iptables layout (legacy and nft-backed) and nftables layout, and the
 # no-translation ceiling, in one e2e 2-node topology with the same client,
-# server and CPU pinning for every mode.
+# server and CPU pinning for every mode (every client runs in that cgroup; the
+# hooks are attached only while kxp-sock is on).
 # Called by bench/run.sh: 40-peerconn.sh --json FILE --md FILE --reps N [--quick]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,13 +17,13 @@ source bench/lib/common.sh
 bench_args "$@"
 
 # Peers are measured up to PEER_MAX_N (scenario 3's sizes); the full run adds
-# N = 30,000 for kxp and the ceiling alone (the goal "connect p99 flat from 1 to
-# 30,000 services" is kxp's; kube-proxy's rulesets at 30,000 x 10 take minutes
-# to load here, see the program scenario).
+# N = 30,000 and 50,000 for kxp and the ceiling alone (the goals "at every N
+# from 1 to 30,000" and "N up to 50,000" are kxp's; kube-proxy's rulesets at
+# 30,000 x 10 take minutes to load here, see the program scenario).
 if [ "$quick" = 1 ]; then
 	NS_LIST=(1 1000) E=4 dur=0.7 T=60 PEER_MAX_N=1000
 else
-	NS_LIST=(1 1000 10000 30000) E=10 dur=1.0 T=120 PEER_MAX_N=10000
+	NS_LIST=(1 1000 10000 30000 50000) E=10 dur=1.0 T=120 PEER_MAX_N=10000
 fi
 [ -n "${PEERCONN_N:-}" ] && read -r -a NS_LIST <<<"$PEERCONN_N"
 conc=32
@@ -55,7 +58,22 @@ for ns in "$NS_POD1A" "$NS_EXT"; do
 done
 connload_servers 3000 7000 7001 || die "connload servers"
 
-MODES=(ceiling kxp kxp-tc "${PEERS[@]}")
+# The clients' cgroup: the socket hooks of kxp-sock attach here only.
+cg_root=/sys/fs/cgroup/unified
+[ "$(stat -f -c %T "$cg_root" 2>/dev/null)" = cgroup2fs ] || cg_root=/sys/fs/cgroup
+[ "$(stat -f -c %T "$cg_root" 2>/dev/null)" = cgroup2fs ] || die "no cgroup v2 mount"
+CG=$cg_root/kxp-bench-peerconn-$$
+mkdir "$CG" || die "cannot create $CG"
+peerconn_cleanup()
+{
+	local pid
+	for pid in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+	kxe_cleanup
+	rmdir "$CG" 2>/dev/null
+}
+trap peerconn_cleanup EXIT
+
+MODES=(ceiling kxp kxp-sock kxp-tc "${PEERS[@]}")
 # What each mode measures: the ceiling goes straight to the backend pod
 # (port 7001), kxp-tc differs from kxp only where XDP acts (NodePort).
 mode_meas()
@@ -63,6 +81,7 @@ mode_meas()
 	case $1 in
 	ceiling) echo "pod ext keepalive" ;;
 	kxp-tc) echo "np_cluster np_local" ;;
+	kxp-sock) echo "cip_first cip_last keepalive" ;;
 	*) echo "cip_first cip_last np_cluster np_local keepalive" ;;
 	esac
 }
@@ -113,6 +132,7 @@ mode_on()
 	ceiling) ;;
 	kxp) KXE_XDP_MODE=native kxe_sync node1 "${SYNC_ARGS[@]}" ;;
 	kxp-tc) KXE_XDP_MODE=off kxe_sync node1 "${SYNC_ARGS[@]}" ;;
+	kxp-sock) KXE_XDP_MODE=native kxe_sync node1 "${SYNC_ARGS[@]}" --cgroup-root "$CG" --socket-lb all ;;
 	*) peer_on "$1" ;;
 	esac
 }
@@ -125,7 +145,7 @@ mode_off() # MODE [N REP]
 {
 	n1 conntrack -F >/dev/null 2>&1
 	case $1 in
-	kxp | kxp-tc)
+	kxp | kxp-tc | kxp-sock)
 		if [ -n "${3:-}" ]; then
 			"$KXP" stats --instance "$INST1" -o json 2>/dev/null | jq -c --argjson n "$2" --arg m "$1" --argjson r "$3" \
 				'{n: $n, mode: $m, rep: $r, counters: ([.reasons[]? | select(.packets > 0) | {key: .reason, value: .packets}] | from_entries)}' \
@@ -157,7 +177,8 @@ measure() # N MODE MEAS REP DURATION
 {
 	local out d0
 	d0=$(netdrops)
-	out=$(ns_run "$(meas_ns "$3")" "$build/bench/connload" run --dst "$(meas_dst "$3" "$2")" \
+	out=$(sh -c 'echo $$ >"$0/cgroup.procs" && ns=$1 && shift && exec nsenter --net="/run/netns/$ns" -- "$@"' \
+		"$CG" "$(meas_ns "$3")" "$build/bench/connload" run --dst "$(meas_dst "$3" "$2")" \
 		--duration "$5" --concurrency "$conc" --cpu "$cli_cpu" --timeout-ms 1000 \
 		$([ "$3" = keepalive ] && echo --keepalive) 2>&1)
 	jq -e . <<<"$out" >/dev/null 2>&1 || die "connload ($2 $3): $out"
@@ -243,13 +264,14 @@ def pair($a; $b; $f): [ $a[] as $r | $b[] | select(.rep == $r.rep) | select(.[$f
       [$runs[] | select(.n == $p.n and .meas == $x)] as $rx |
       ([$rx[] | .mode] | unique) | map(. as $m | [$rx[] | select(.mode == $m)] as $rs |
         [$runs[] | select(.n == $p.n and .mode == "ceiling" and .meas == ceil_of($x))] as $cs |
-        [$rx[] | select(.mode == "kxp")] as $ks | {key: $m, value: {
+        [$rx[] | select(.mode == "kxp")] as $ks | [$rx[] | select(.mode == "kxp-sock")] as $ss | {key: $m, value: {
         conns_per_s: ([$rs[].conns_per_s] | smm), p50_us: ([$rs[].p50_us] | smm),
         p99_us: ([$rs[].p99_us] | smm), p999_us: ([$rs[].p999_us] | smm),
         errors: ([$rs[].errors | to_entries[] | .value] | add),
         dev_drops: ([$rs[].dev_drops // 0] | add),
         vs_ceiling: (if $m == "ceiling" then null else {conns_per_s: pair($rs; $cs; "conns_per_s"), p99: pair($rs; $cs; "p99_us")} end),
         kxp_vs_this: (if ($m | startswith("kxp")) or $m == "ceiling" then null else {conns_per_s: pair($ks; $rs; "conns_per_s"), p99: pair($ks; $rs; "p99_us")} end),
+        kxp_sock_vs_this: (if ($m | startswith("kxp")) or $m == "ceiling" or ($ss | length) == 0 then null else {conns_per_s: pair($ss; $rs; "conns_per_s"), p99: pair($ss; $rs; "p99_us")} end),
         runs: [$rs[] | {rep, conns_per_s, p50_us, p99_us, p999_us, errors, dev_drops}]
       }}) | from_entries)}) | from_entries)
   } ]
@@ -264,15 +286,17 @@ def pair($a; $b; $f): [ $a[] as $r | $b[] | select(.rep == $r.rep) | select(.[$f
 	echo "endpoint). *ceiling*: straight to the pod (nothing translated). cip_first/cip_last: pod1a -> ClusterIP of the"
 	echo "first/last-programmed service; np_cluster/np_local: ext -> NodePort eTP=Cluster/Local; keepalive:"
 	echo "requests/s over $conc open connections to cip_first (latency per request). kxp-tc: kxp with XDP off."
+	echo "kxp-sock: kxp with its default --socket-lb all (pods' TCP translated at connect(); the client runs in the"
+	echo "cgroup the hooks are attached to, as every mode's client does)."
 	echo "Medians (min–max); ratios per run pair. *device drops*: packets dropped (rx + tx) on every link of the client, node1, fabric and server namespaces during the runs, summed. IPVS: $(ipvs_status)."
 	jq -r --argjson T "$T" --argjson pmax "$PEER_MAX_N" "$JQ_STATS"'
 	.points[] | . as $p |
 	"\n### N = \(.n)\n",
 	"Peer loads: \(.peer_load | to_entries | map("\(.key) \(if .value.timed_out then "> \($T) s" elif .value.rc != 0 then "failed (\(.value.err | .[0:120]))" else "\(.value.ms | round) ms" end)") | join(", "))\(if (.not_measured | length) > 0 then "; not measured: \(.not_measured | join(", ")) (\(if .n > $pmax then "peers are measured up to N = \($pmax)" else "load failed or > \($T) s" end))" else "" end)\n",
-	"| measurement | mode | conns/s (req/s) | p50 µs | p99 µs | p99.9 µs | errors | device drops | /ceiling conns/s | /ceiling p99 | kxp/this conns/s | kxp/this p99 |",
-	"|---|---|---|---|---|---|---|---|---|---|---|---|",
+	"| measurement | mode | conns/s (req/s) | p50 µs | p99 µs | p99.9 µs | errors | device drops | /ceiling conns/s | /ceiling p99 | kxp/this conns/s | kxp/this p99 | kxp-sock/this conns/s | kxp-sock/this p99 |",
+	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 	(.meas | to_entries[] | .key as $x | .value | to_entries[] |
-	 "| \($x) | \(.key) | \(.value.conns_per_s | r) | \(.value.p50_us | r) | \(.value.p99_us | r) | \(.value.p999_us | r) | \(.value.errors) | \(.value.dev_drops) | \(.value.vs_ceiling.conns_per_s // null | r) | \(.value.vs_ceiling.p99 // null | r) | \(.value.kxp_vs_this.conns_per_s // null | r) | \(.value.kxp_vs_this.p99 // null | r) |"),
+	 "| \($x) | \(.key) | \(.value.conns_per_s | r) | \(.value.p50_us | r) | \(.value.p99_us | r) | \(.value.p999_us | r) | \(.value.errors) | \(.value.dev_drops) | \(.value.vs_ceiling.conns_per_s // null | r) | \(.value.vs_ceiling.p99 // null | r) | \(.value.kxp_vs_this.conns_per_s // null | r) | \(.value.kxp_vs_this.p99 // null | r) | \(.value.kxp_sock_vs_this.conns_per_s // null | r) | \(.value.kxp_sock_vs_this.p99 // null | r) |"),
 	(.kxp_counters | to_entries[] | "\nkxp counters, \(.key), summed over the \($p.n | tostring)-service runs: \(.value | to_entries | map("\(.key) \(.value)") | join(", "))")
 	' "$json"
 } >"$md" || die "markdown failed"

@@ -14,7 +14,7 @@ bench_args "$@"
 if [ "$quick" = 1 ]; then
 	NS_LIST=(1000 10000) E=10 CHANGES=50
 else
-	NS_LIST=(1000 10000 30000) E=10 CHANGES=100
+	NS_LIST=(1000 10000 30000 50000) E=10 CHANGES=100
 fi
 [ -n "${AGENT_N:-}" ] && read -r -a NS_LIST <<<"$AGENT_N"
 CHANGES=${AGENT_CHANGES:-$CHANGES}
