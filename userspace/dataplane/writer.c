@@ -760,12 +760,56 @@ struct wbe {
 	bool ok;
 };
 
+/* The updates of one map and phase, written by wq_flush in the order they
+ * were queued. A full apply flushes them with BPF_MAP_UPDATE_BATCH: one
+ * syscall per map and phase instead of one per entry, and for kxp_maglev one
+ * synchronize_rcu() in the kernel instead of one per table. Each phase is
+ * flushed before the next one starts, so the order between phases (backends,
+ * slots, membership, tables, reverse NAT, frontends last) is what it was
+ * entry by entry. tag is the caller's note per entry; res its outcome after
+ * the flush: 0, or -ENOSPC when the map was full (the rest is still written). */
+struct wq {
+	enum kxp_map_id id;
+	size_t ksz, vsz;
+	uint8_t *k, *v;
+	size_t kbytes, vbytes;  /* allocated */
+	uint64_t *tag;
+	int *res;
+	uint32_t n, cap;        /* entries queued; tag and res hold cap */
+};
+
+/* A u64 vector (keys or ids). */
+struct u64v {
+	uint64_t *v;
+	size_t n, cap;
+};
+
 struct apply_ctx {
 	struct kxp_dp *dp;
 	struct kxp_wcache *wc;
 	struct kxp_apply_stats *st;
 	int err; /* first -ENOSPC-class error, reported at the end */
 	bool batch; /* flush queued writes with BPF_MAP_UPDATE_BATCH */
+	/* the rest is apply()'s, shared by its phases and freed at its end */
+	const struct kxp_desired *d;
+	const char *only;       /* per-service apply: "ns/name"; NULL: full */
+	long own;               /* per service: only's index in wc->owners */
+	long stats_sz;          /* value size of kxp_stats (stats_vsz) */
+	struct idset *fe_ids, *sp_ids, *be_ids; /* the mirror's */
+	struct wset *sets;      /* per d->sets[], one more at the end */
+	struct wfe *fes;        /* per d->fe[] */
+	struct wq q, q2;        /* queued writes of the phase running */
+	struct htab sp2set;     /* claimed sp_id -> set index */
+	struct htab be_want;    /* backend addr:port/proto -> struct wbe */
+	struct htab fe_want;    /* svc key -> wfe index */
+	struct htab fe_live;    /* fe ids of frontends written or kept */
+	struct htab lbsr_want;  /* fe_id << 32 | addr -> prefixes asked for (as wc->lbsr) */
+	struct htab be_dropped; /* per-service: backend ids whose last slot went (wc->be_dropped) */
+	struct htab fe_cand;    /* per-service: fe ids that may be freed */
+	struct htab sp_cand;    /* per-service: sp ids that may be freed */
+	struct htab aff_off;    /* sp ids whose affinity was switched off */
+	struct u64v old_keys;   /* per-service: svc keys the Service owned before */
+	struct u64v new_keys;   /* svc keys written or kept */
 };
 
 static void fail(struct apply_ctx *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -814,24 +858,6 @@ static int del(struct apply_ctx *c, enum kxp_map_id id, const void *k)
 }
 
 /* ---- queued updates ------------------------------------------------------- */
-
-/* The updates of one map and phase, written by wq_flush in the order they
- * were queued. A full apply flushes them with BPF_MAP_UPDATE_BATCH: one
- * syscall per map and phase instead of one per entry, and for kxp_maglev one
- * synchronize_rcu() in the kernel instead of one per table. Each phase is
- * flushed before the next one starts, so the order between phases (backends,
- * slots, membership, tables, reverse NAT, frontends last) is what it was
- * entry by entry. tag is the caller's note per entry; res its outcome after
- * the flush: 0, or -ENOSPC when the map was full (the rest is still written). */
-struct wq {
-	enum kxp_map_id id;
-	size_t ksz, vsz;
-	uint8_t *k, *v;
-	size_t kbytes, vbytes;  /* allocated */
-	uint64_t *tag;
-	int *res;
-	uint32_t n, cap;        /* entries queued; tag and res hold cap */
-};
 
 /* the kernel's ENOTSUPP (no batch operation for this map type) */
 #define KXP_ENOTSUPP 524
@@ -1315,12 +1341,6 @@ static int affinity_flush(struct apply_ctx *c, const struct htab *sps)
 	return 0;
 }
 
-/* A u64 vector (keys or ids). */
-struct u64v {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static int u64v_push(struct u64v *a, uint64_t x)
 {
 	if (a->n == a->cap) {
@@ -1340,36 +1360,1093 @@ static int u64v_push(struct u64v *a, uint64_t x)
  * candidate for removal. only == "ns/name": d holds that Service's frontends
  * and sets (d may be empty: the Service is gone), and only the entries that
  * Service owns are compared and removed; node addresses and config are left
- * as they are. Work is then proportional to the Service, not the maps. */
+ * as they are. Work is then proportional to the Service, not the maps.
+ *
+ * apply() runs the phases below in order, each on the shared struct
+ * apply_ctx; each returns 0 or -errno, and the first error ends the apply. */
+
+/* Ids in use, and per service what the Service owns before this apply (its
+ * frontends' keys, the ids they hold as candidates to be freed). -ESTALE
+ * comes before anything is held. */
+static int apply_scope(struct apply_ctx *c)
+{
+	uint8_t one = 1;
+
+	if (!c->only) {
+		/* Ids in use are whatever the maps hold now; ids freed by this apply
+		 * become free only once their entries are gone (next apply). */
+		return ids_rebuild(c->dp, c->wc) ? -ENOMEM : 0;
+	}
+	/* who owns what is known only after a full apply */
+	if (!c->wc->owners_ok)
+		return -ESTALE;
+	if (!c->wc->ids_ok && ids_rebuild(c->dp, c->wc))
+		return -ENOMEM;
+	c->own = owner_find(c->wc, c->only, true);
+	if (c->own == -EEXIST)
+		return -ESTALE;
+	if (c->own < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->wc->owners[c->own].n; i++) {
+		uint64_t k = c->wc->owners[c->own].keys[i];
+		const struct kxp_svc_val *v = ht_get(&c->wc->svc, k);
+
+		if (!v)
+			continue;
+		if (u64v_push(&c->old_keys, k) || !ht_put(&c->fe_cand, v->fe_id, &one) ||
+		    (v->sp_id && !ht_put(&c->sp_cand, v->sp_id, &one)))
+			return -ENOMEM;
+	}
+	c->wc->be_dropped = &c->be_dropped;
+	return 0;
+}
+
+static int phase_alloc(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+
+	c->sets = calloc(d->n_sets + 1, sizeof(*c->sets));
+	c->fes = calloc(d->n_fe + 1, sizeof(*c->fes));
+	if (!c->sets || !c->fes)
+		return -ENOMEM;
+	for (size_t s = 0; s < d->n_sets; s++)
+		c->sets[s].mg_fd = -1;
+
+	/* A full apply knows how much it will hold: size the tables once. */
+	if (!c->only) {
+		size_t nb = 0;
+
+		for (size_t s = 0; s < d->n_sets; s++)
+			nb += d->sets[s].n_be;
+		if (ht_reserve(&c->fe_want, d->n_fe) || ht_reserve(&c->fe_live, d->n_fe) ||
+		    ht_reserve(&c->sp2set, d->n_sets) || ht_reserve(&c->be_want, nb) ||
+		    ht_reserve(&c->wc->svc, d->n_fe) || ht_reserve(&c->wc->revnat, d->n_fe) ||
+		    ht_reserve(&c->wc->slots, d->n_sets) || ht_reserve(&c->wc->spname, d->n_sets))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Frontends: keys, duplicates, which sets are referenced. */
+static int phase_fe_keys(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	char buf[96];
+
+	for (size_t i = 0; i < d->n_fe; i++) {
+		const struct kxp_d_frontend *f = &d->fe[i];
+		struct wfe *w = &c->fes[i];
+		uint32_t idx = (uint32_t)i;
+
+		w->d = f;
+		w->key = (struct kxp_svc_key){ .addr = f->addr, .port = htons(f->port), .proto = f->proto, .scope = f->scope };
+		if (ht_get(&c->fe_want, svc_k(&w->key))) {
+			w->failed = true; /* the model emitted it twice: the first wins */
+			continue;
+		}
+		if (c->only) {
+			const uint32_t *o = ht_get(&c->wc->fe_owner, svc_k(&w->key));
+
+			if ((f->svc && strcmp(f->svc, c->only)) ||
+			    (o && (long)*o != c->own && ht_get(&c->wc->svc, svc_k(&w->key)))) {
+				/* another Service holds it: leave it alone (a full apply decides) */
+				fail(c, -EEXIST, "frontend %s (%s): already used by %s", fe_str(&w->key, buf, sizeof(buf)),
+				     c->only, o ? c->wc->owners[*o].name : f->svc);
+				c->st->conflicts++;
+				w->failed = true;
+				continue;
+			}
+		}
+		if (!ht_put(&c->fe_want, svc_k(&w->key), &idx))
+			return -ENOMEM;
+		if (f->set >= 0 && (size_t)f->set < d->n_sets)
+			c->sets[f->set].used = true;
+	}
+	return 0;
+}
+
+static int phase_sp_ids(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wset *sets = c->sets;
+	uint8_t one = 1;
+
+	/* Sets keep the sp_id their frontends already point at (the set key is not
+	 * in the maps, the frontends are). */
+	for (size_t i = 0; i < d->n_fe; i++) {
+		const struct kxp_svc_val *cur;
+		int s = d->fe[i].set;
+		uint32_t si = (uint32_t)s;
+
+		if (c->fes[i].failed || s < 0 || (size_t)s >= d->n_sets || sets[s].sp_id)
+			continue;
+		cur = ht_get(&c->wc->svc, svc_k(&c->fes[i].key));
+		if (!cur || !cur->sp_id || ht_get(&c->sp2set, cur->sp_id))
+			continue;
+		sets[s].sp_id = cur->sp_id;
+		if (!ht_put(&c->sp2set, cur->sp_id, &si))
+			return -ENOMEM;
+	}
+	for (size_t s = 0; s < d->n_sets; s++) {
+		uint32_t si = (uint32_t)s;
+
+		if (!sets[s].used || sets[s].sp_id)
+			continue;
+		sets[s].sp_id = ids_alloc(c->sp_ids);
+		if (!sets[s].sp_id) {
+			fail(c, -ENOSPC, "set %s: no free service-port id", d->sets[s].key ? d->sets[s].key : "?");
+			sets[s].used = false;
+			continue;
+		}
+		sets[s].new_sp = true;
+		if (!ht_put(&c->sp2set, sets[s].sp_id, &si) || (c->only && !ht_put(&c->sp_cand, sets[s].sp_id, &one)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Config and node addresses: a per-service apply leaves them as they are. */
+static int phase_config(struct apply_ctx *c)
+{
+	return c->only ? 0 : write_config_nodeips(c, c->d);
+}
+
+/* 1. Backends: new ones (and flag changes in place) before any slot names them. */
+static int phase_backends(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wq *q = &c->q;
+	int err;
+
+	wq_start(q, KXP_MAP_BACKEND, sizeof(uint32_t), sizeof(struct kxp_backend));
+	for (size_t s = 0; s < d->n_sets; s++) {
+		const struct kxp_d_set *ds = &d->sets[s];
+
+		if (!c->sets[s].used)
+			continue;
+		c->sets[s].be = calloc(ds->n_be + 1, sizeof(uint32_t));
+		if (!c->sets[s].be)
+			return -ENOMEM;
+		for (size_t b = 0; b < ds->n_be; b++) {
+			const struct kxp_d_backend *db = &ds->be[b];
+			uint64_t k = be_k(db->addr, htons(db->port), db->proto);
+			const uint32_t *cur_id;
+			struct kxp_backend v = { .addr = db->addr, .port = htons(db->port), .proto = db->proto,
+						 .flags = db->flags };
+			struct wbe nw = { .flags = db->flags, .ok = true };
+
+			if (ht_get(&c->be_want, k))
+				continue;
+			cur_id = ht_get(&c->wc->be_addr, k);
+			if (cur_id) {
+				const struct kxp_backend *cur = ht_get(&c->wc->be, *cur_id);
+
+				nw.id = *cur_id;
+				if ((!cur || memcmp(cur, &v, sizeof(v))) && wq_push(q, &nw.id, &v, k))
+					return -ENOMEM;
+			} else {
+				nw.id = ids_alloc(c->be_ids);
+				if (!nw.id) {
+					struct in_addr ia = { db->addr };
+					char pb[8];
+
+					fail(c, -ENOSPC, "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(ia), db->port,
+					     kxp_proto_name(db->proto, pb));
+					nw.ok = false;
+				} else if (wq_push(q, &nw.id, &v, k)) {
+					return -ENOMEM;
+				}
+			}
+			if (!ht_put(&c->be_want, k, &nw))
+				return -ENOMEM;
+		}
+	}
+	err = wq_flush(c, q);
+	if (err)
+		return err;
+	if (!c->only && (ht_reserve(&c->wc->be, c->be_want.n) || ht_reserve(&c->wc->be_addr, c->be_want.n) ||
+			 ht_reserve(&c->wc->be_ref, c->be_want.n)))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < q->n; i++) {
+		uint64_t k = q->tag[i];
+		uint32_t id = *(uint32_t *)(q->k + i * q->ksz);
+		const struct kxp_backend *v = (const void *)(q->v + i * q->vsz);
+		bool had = ht_get(&c->wc->be_addr, k) != NULL;
+
+		if (q->res[i]) {
+			struct in_addr ia = { v->addr };
+			char pb[8];
+
+			fail(c, q->res[i], "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(ia), ntohs(v->port),
+			     kxp_proto_name(v->proto, pb));
+			if (!had) {
+				/* an existing one keeps its old entry, a new one is left out */
+				((struct wbe *)ht_get(&c->be_want, k))->ok = false;
+				if (c->only)
+					ids_clear(c->be_ids, id);
+			}
+			continue;
+		}
+		if (!ht_put(&c->wc->be, id, v) || !ht_put(&c->wc->be_addr, k, &id))
+			return -ENOMEM;
+		if (had)
+			c->st->be_updated++;
+		else
+			c->st->be_added++;
+	}
+	return 0;
+}
+
+/* Each set's backend ids in slot order: those that have an entry. */
+static int phase_set_backends(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wset *sets = c->sets;
+
+	for (size_t s = 0; s < d->n_sets; s++) {
+		const struct kxp_d_set *ds = &d->sets[s];
+
+		if (!sets[s].used)
+			continue;
+		for (size_t b = 0; b < ds->n_be; b++) {
+			const struct kxp_d_backend *db = &ds->be[b];
+			const struct wbe *w = ht_get(&c->be_want, be_k(db->addr, htons(db->port), db->proto));
+
+			if (w && w->ok)
+				sets[s].be[sets[s].n++] = w->id;
+		}
+		if (sets[s].n > KXP_MAX_SET_BACKENDS) {
+			fail(c, -E2BIG, "set %s: %u backends, only %u fit", ds->key ? ds->key : "?", sets[s].n,
+			     KXP_MAX_SET_BACKENDS);
+			sets[s].n = KXP_MAX_SET_BACKENDS;
+		}
+	}
+	return 0;
+}
+
+/* 2a. Shrinking sets: lower the count of every entry using them first
+ * (sets belong to one Service: per service, only its entries use them). */
+static int phase_shrink(struct apply_ctx *c)
+{
+	int err;
+
+	for (size_t i = 0; i < (c->only ? c->old_keys.n : c->wc->svc.cap + 1); i++) {
+		struct kxp_svc_val *v;
+		const uint32_t *si;
+		struct kxp_svc_key k;
+
+		if (c->only) {
+			v = ht_get(&c->wc->svc, c->old_keys.v[i]);
+			if (!v)
+				continue;
+			k = svc_unk(c->old_keys.v[i]);
+		} else {
+			if (!ht_used(&c->wc->svc, i))
+				continue;
+			v = ht_val(&c->wc->svc, i);
+			k = svc_unk(ht_key(&c->wc->svc, i));
+		}
+		si = v->sp_id ? ht_get(&c->sp2set, v->sp_id) : NULL;
+		if (!si || v->count <= c->sets[*si].n)
+			continue;
+		v->count = c->sets[*si].n;
+		err = upd(c, KXP_MAP_SVC, &k, v);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* 2b. Slots of every set: rewrite what differs (a failed slot ends its
+ * set there), then drop what is past the end. */
+static int phase_slots(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wq *q = &c->q;
+	int err;
+
+	wq_start(q, KXP_MAP_SLOT, sizeof(struct kxp_slot_key), sizeof(uint32_t));
+	for (size_t s = 0; s < d->n_sets; s++) {
+		struct wset *w = &c->sets[s];
+		const struct slots *old;
+
+		if (!w->used)
+			continue;
+		old = ht_get(&c->wc->slots, w->sp_id);
+		if (old && old->n) {
+			w->old_be = malloc(old->n * sizeof(*w->old_be));
+			if (!w->old_be)
+				return -ENOMEM;
+			memcpy(w->old_be, old->be, old->n * sizeof(*w->old_be));
+			w->n_old = old->n;
+		}
+		w->eff_n = w->n;
+		for (uint32_t i = 0; i < w->n; i++) {
+			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
+
+			if (old && i < old->n && old->be[i] == w->be[i])
+				continue;
+			if (wq_push(q, &k, &w->be[i], (uint64_t)s << 32 | i))
+				return -ENOMEM;
+		}
+	}
+	err = wq_flush(c, q);
+	if (err)
+		return err;
+	for (uint32_t j = 0; j < q->n; j++) {
+		uint32_t s = (uint32_t)(q->tag[j] >> 32), i = (uint32_t)q->tag[j];
+		struct wset *w = &c->sets[s];
+
+		if (q->res[j]) {
+			/* queued in slot order: the first failure of a set is its lowest */
+			if (!w->slot_failed)
+				fail(c, q->res[j], "set %s: kxp_slot is full at slot %u",
+				     d->sets[s].key ? d->sets[s].key : "?", i);
+			w->slot_failed = true;
+			if (i < w->eff_n)
+				w->eff_n = i;
+			continue;
+		}
+		if (slots_set(c->wc, w->sp_id, i, w->be[i], w->eff_n))
+			return -ENOMEM;
+		c->st->slots_written++;
+	}
+	for (size_t s = 0; s < d->n_sets; s++) {
+		struct wset *w = &c->sets[s];
+		struct slots *old;
+
+		if (!w->used)
+			continue;
+		old = ht_get(&c->wc->slots, w->sp_id);
+		for (uint32_t i = w->eff_n; old && i < old->n; i++) {
+			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
+
+			if (!old->be[i])
+				continue;
+			err = del(c, KXP_MAP_SLOT, &k);
+			if (err)
+				return err;
+			slot_zero(c->wc, old, i);
+			c->st->slots_removed++;
+		}
+		if (old && old->n > w->eff_n)
+			old->n = w->eff_n;
+	}
+	return 0;
+}
+
+/* 2c. Everything a set has besides its slots, after they were written:
+ * membership of its backends now (then none for those that left), its
+ * Maglev table, its name. */
+static int phase_members(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wset *sets = c->sets;
+	struct wq *q = &c->q;
+	uint8_t one = 1;
+	int err;
+
+	wq_start(q, KXP_MAP_MEMBER, sizeof(struct kxp_member_key), sizeof(uint32_t));
+	if (!c->only) {
+		size_t nm = c->wc->member.n;
+
+		for (size_t s = 0; s < d->n_sets; s++)
+			nm += sets[s].used ? sets[s].eff_n : 0;
+		if (ht_reserve(&c->wc->member, nm))
+			return -ENOMEM;
+	}
+	for (size_t s = 0; s < d->n_sets; s++)
+		if (sets[s].used && (err = members_queue(c, q, &sets[s], (uint32_t)s)))
+			return err;
+	err = wq_flush(c, q);
+	if (err)
+		return err;
+	for (uint32_t j = 0; j < q->n; j++) {
+		uint32_t s = (uint32_t)(q->tag[j] >> 32), i = (uint32_t)q->tag[j];
+
+		if (q->res[j]) {
+			fail(c, q->res[j], "set %s: kxp_member4 is full", d->sets[s].key ? d->sets[s].key : "?");
+			continue;
+		}
+		if (!ht_put(&c->wc->member, member_k(sets[s].sp_id, sets[s].be[i]), &one))
+			return -ENOMEM;
+	}
+	for (size_t s = 0; s < d->n_sets; s++)
+		if (sets[s].used && (err = members_drop(c, &sets[s], sets[s].old_be, sets[s].n_old)))
+			return err;
+	return 0;
+}
+
+static int phase_maglev(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wq *q = &c->q;
+	int err = 0;
+
+	wq_start(q, KXP_MAP_MAGLEV, sizeof(uint32_t), sizeof(int));
+	for (size_t s = 0; s <= d->n_sets; s++) {
+		struct wset *w = &c->sets[s];
+
+		/* Tables are switched in by chunks: each queued table holds an
+		 * open fd until its flush (RLIMIT_NOFILE), and a chunk costs the
+		 * kernel one wait for running programs. */
+		if (s == d->n_sets || q->n == KXP_MG_CHUNK) {
+			err = mg_flush(c, q, c->sets, d);
+			if (err || s == d->n_sets)
+				break;
+			wq_start(q, KXP_MAP_MAGLEV, sizeof(uint32_t), sizeof(int));
+		}
+		if (!w->used)
+			continue;
+		if (d->sets[s].algo == KXP_ALGO_MAGLEV && w->eff_n)
+			err = mg_prepare(c, q, w, (uint32_t)s, d->sets[s].key ? d->sets[s].key : "?");
+		else
+			err = mg_del(c, w->sp_id);
+		if (err)
+			return err;
+	}
+	return err;
+}
+
+static int phase_spname(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wset *sets = c->sets;
+	struct wq *q = &c->q;
+	int err;
+
+	wq_start(q, KXP_MAP_SPNAME, sizeof(uint32_t), sizeof(struct kxp_spname));
+	for (size_t s = 0; s < d->n_sets; s++) {
+		struct kxp_spname n = {};
+		const uint64_t *cur;
+
+		if (!sets[s].used)
+			continue;
+		snprintf(n.key, sizeof(n.key), "%s", d->sets[s].key ? d->sets[s].key : "");
+		cur = ht_get(&c->wc->spname, sets[s].sp_id);
+		if ((!cur || *cur != fnv64(n.key)) && wq_push(q, &sets[s].sp_id, &n, s))
+			return -ENOMEM;
+	}
+	err = wq_flush(c, q);
+	if (err)
+		return err;
+	for (uint32_t j = 0; j < q->n; j++) {
+		const struct kxp_spname *n = (const void *)(q->v + j * q->vsz);
+		uint64_t h = fnv64(n->key);
+
+		/* names only serve listings: one that did not fit is left out */
+		if (!q->res[j] && !ht_put(&c->wc->spname, sets[q->tag[j]].sp_id, &h))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* 3. Frontend ids, reverse NAT and cleared counters before the frontend exists. */
+static int phase_fe_ids_revnat(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wq *q = &c->q, *q2 = &c->q2;
+	uint8_t one = 1;
+	char buf[96];
+	int err;
+
+	wq_start(q, KXP_MAP_REVNAT, sizeof(uint32_t), sizeof(struct kxp_revnat));
+	wq_start(q2, KXP_MAP_STATS, sizeof(uint32_t), (size_t)c->stats_sz);
+	for (size_t i = 0; i < d->n_fe; i++) {
+		struct wfe *w = &c->fes[i];
+		const struct kxp_d_frontend *f = w->d;
+		const struct kxp_svc_val *cur;
+		struct kxp_revnat rn = { .addr = f->addr, .port = htons(f->port), .proto = f->proto, .kind = f->kind };
+		const struct kxp_revnat *crn;
+
+		if (w->failed)
+			continue;
+		cur = ht_get(&c->wc->svc, svc_k(&w->key));
+		if (cur) {
+			w->val.fe_id = cur->fe_id;
+		} else {
+			w->is_new = true;
+			w->val.fe_id = ids_alloc(c->fe_ids);
+			if (!w->val.fe_id) {
+				fail(c, -ENOSPC, "frontend %s (%s): no free frontend id", fe_str(&w->key, buf, sizeof(buf)),
+				     f->svc ? f->svc : "?");
+				w->failed = true;
+				continue;
+			}
+			if (c->only && !ht_put(&c->fe_cand, w->val.fe_id, &one))
+				return -ENOMEM;
+		}
+		if (f->set >= 0 && (size_t)f->set < d->n_sets && c->sets[f->set].used) {
+			const struct kxp_d_set *ds = &d->sets[f->set];
+
+			w->val.sp_id = c->sets[f->set].sp_id;
+			w->val.count = (uint16_t)c->sets[f->set].eff_n;
+			w->val.algo = ds->algo;
+			w->val.affinity_timeout = ds->affinity_timeout;
+		}
+		w->val.flags = f->flags;
+		w->val.kind = f->kind;
+
+		crn = ht_get(&c->wc->revnat, w->val.fe_id);
+		if ((!crn || memcmp(crn, &rn, sizeof(rn))) && wq_push(q, &w->val.fe_id, &rn, i))
+			return -ENOMEM;
+		if (w->is_new && wq_push(q2, &w->val.fe_id, NULL, i))
+			return -ENOMEM;
+	}
+	err = wq_flush(c, q);
+	if (err)
+		return err;
+	for (uint32_t j = 0; j < q->n; j++) {
+		uint32_t id = *(uint32_t *)(q->k + j * q->ksz);
+
+		if (q->res[j]) {
+			fail(c, q->res[j], "frontend %s: kxp_revnat4 is full",
+			     fe_str(&c->fes[q->tag[j]].key, buf, sizeof(buf)));
+			continue;
+		}
+		if (!ht_put(&c->wc->revnat, id, q->v + j * q->vsz))
+			return -ENOMEM;
+		c->st->revnat_written++;
+	}
+	err = wq_flush(c, q2);
+	if (err)
+		return err;
+	for (uint32_t j = 0; j < q2->n; j++)
+		if (q2->res[j]) {
+			/* ids are below the map's size: this is not a full map */
+			return -EINVAL;
+		}
+	return 0;
+}
+
+/* 3b. Source ranges before a frontend that enforces them appears. */
+static int phase_lbsr(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wq *q = &c->q;
+	char buf[96];
+	int err;
+
+	wq_start(q, KXP_MAP_LBSR, sizeof(struct kxp_lbsr_key), 1);
+	for (size_t i = 0; i < d->n_fe; i++) {
+		const struct kxp_d_frontend *f = c->fes[i].d;
+
+		if (c->fes[i].failed || !f->lbsr)
+			continue;
+		for (size_t j = 0; j < f->n_lbsr; j++) {
+			uint32_t mask = ntohl(f->lbsr[j].mask);
+			unsigned plen = (unsigned)__builtin_popcount(mask);
+			uint32_t addr = f->lbsr[j].addr & f->lbsr[j].mask;
+			struct kxp_lbsr_key k = { .prefixlen = 32 + plen, .fe_id = c->fes[i].val.fe_id, .addr = addr };
+			const uint64_t *cur = ht_get(&c->wc->lbsr, lbsr_k(k.fe_id, addr));
+			const uint64_t *want = ht_get(&c->lbsr_want, lbsr_k(k.fe_id, addr));
+			bool twice = want && (*want >> plen) & 1;
+			uint8_t allow = 1;
+
+			if (lbsr_add(&c->lbsr_want, k.fe_id, addr, plen))
+				return -ENOMEM;
+			if (twice || (cur && (*cur >> plen) & 1))
+				continue;
+			if (wq_push(q, &k, &allow, i))
+				return -ENOMEM;
+		}
+	}
+	err = wq_flush(c, q);
+	if (err)
+		return err;
+	for (uint32_t j = 0; j < q->n; j++) {
+		const struct kxp_lbsr_key *k = (const void *)(q->k + j * q->ksz);
+
+		if (q->res[j]) {
+			fail(c, q->res[j], "frontend %s: kxp_lbsr4 is full",
+			     fe_str(&c->fes[q->tag[j]].key, buf, sizeof(buf)));
+			continue;
+		}
+		if (lbsr_add(&c->wc->lbsr, k->fe_id, k->addr, k->prefixlen - 32))
+			return -ENOMEM;
+		c->st->lbsr_written++;
+	}
+	return 0;
+}
+
+/* 4. Frontends last: upsert (a switch to another set is one atomic update). */
+static int phase_frontends(struct apply_ctx *c)
+{
+	const struct kxp_desired *d = c->d;
+	struct wq *q = &c->q;
+	uint8_t one = 1;
+	char buf[96];
+	int err;
+
+	wq_start(q, KXP_MAP_SVC, sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val));
+	for (size_t i = 0; i < d->n_fe; i++) {
+		struct wfe *w = &c->fes[i];
+		const struct kxp_svc_val *cur;
+
+		if (w->failed)
+			continue;
+		cur = ht_get(&c->wc->svc, svc_k(&w->key));
+		if (cur && cur->sp_id && cur->affinity_timeout && !w->val.affinity_timeout &&
+		    !ht_put(&c->aff_off, cur->sp_id, &one))
+			return -ENOMEM;
+		if (cur && !memcmp(cur, &w->val, sizeof(w->val))) {
+			if (!ht_put(&c->fe_live, w->val.fe_id, &one) || u64v_push(&c->new_keys, svc_k(&w->key)))
+				return -ENOMEM;
+			continue;
+		}
+		if (wq_push(q, &w->key, &w->val, i))
+			return -ENOMEM;
+	}
+	err = wq_flush(c, q);
+	if (err)
+		return err;
+	for (uint32_t j = 0; j < q->n; j++) {
+		struct wfe *w = &c->fes[q->tag[j]];
+
+		if (q->res[j]) {
+			fail(c, q->res[j], "frontend %s (%s): kxp_svc4 is full", fe_str(&w->key, buf, sizeof(buf)),
+			     w->d->svc ? w->d->svc : "?");
+			w->failed = true;
+			continue;
+		}
+		if (ht_get(&c->wc->svc, svc_k(&w->key)))
+			c->st->fe_updated++;
+		else
+			c->st->fe_added++;
+		if (!ht_put(&c->wc->svc, svc_k(&w->key), &w->val) || !ht_put(&c->fe_live, w->val.fe_id, &one) ||
+		    u64v_push(&c->new_keys, svc_k(&w->key)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int phase_affinity(struct apply_ctx *c)
+{
+	return affinity_flush(c, &c->aff_off);
+}
+
+/* 5. Frontends that are gone (per service: of those it owned). */
+static int phase_stale_frontends(struct apply_ctx *c)
+{
+	uint8_t one = 1;
+	int err;
+
+	for (size_t i = 0; i < (c->only ? c->old_keys.n : c->wc->svc.cap + 1); i++) {
+		uint64_t key;
+		const struct kxp_svc_val *v;
+		const uint32_t *wi;
+
+		if (c->only) {
+			key = c->old_keys.v[i];
+		} else {
+			if (!ht_used(&c->wc->svc, i))
+				continue;
+			key = ht_key(&c->wc->svc, i);
+		}
+		v = ht_get(&c->wc->svc, key);
+		if (!v)
+			continue;
+		wi = ht_get(&c->fe_want, key);
+		if (wi && !c->fes[*wi].failed)
+			continue;
+		if (wi && ht_get(&c->fe_live, v->fe_id))
+			continue;
+		if (wi) {
+			/* could not be rewritten (e.g. its set lost its id): keep the old entry */
+			if (!ht_put(&c->fe_live, v->fe_id, &one) || u64v_push(&c->new_keys, key))
+				return -ENOMEM;
+			continue;
+		}
+		{
+			struct kxp_svc_key k = svc_unk(key);
+
+			err = del(c, KXP_MAP_SVC, &k);
+		}
+		if (err)
+			return err;
+		ht_del(&c->wc->svc, key);
+		c->st->fe_removed++;
+		if (!c->only)
+			i--; /* backward shift may have moved an entry into slot i */
+	}
+	return 0;
+}
+
+/* The sp ids frontends name after 4 and 5 (per service: its frontends). */
+static int sp_live_collect(struct apply_ctx *c, struct htab *sp_live)
+{
+	uint8_t one = 1;
+
+	if (c->only) {
+		for (size_t i = 0; i < c->new_keys.n; i++) {
+			const struct kxp_svc_val *v = ht_get(&c->wc->svc, c->new_keys.v[i]);
+
+			if (v && v->sp_id && !ht_put(sp_live, v->sp_id, &one))
+				return -ENOMEM;
+		}
+	} else {
+		ht_for_each(&c->wc->svc, i) {
+			const struct kxp_svc_val *v = ht_val(&c->wc->svc, i);
+
+			if (v->sp_id && !ht_put(sp_live, v->sp_id, &one))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int stale_sets_delete(struct apply_ctx *c, const struct htab *sp_live)
+{
+	struct htab *cand = c->only ? &c->sp_cand : &c->wc->slots;
+	int err;
+
+	for (size_t i = 0; i <= cand->cap; i++) {
+		struct slots *s;
+		uint32_t sp;
+
+		if (!ht_used(cand, i))
+			continue;
+		sp = (uint32_t)ht_key(cand, i);
+		if (ht_get(sp_live, sp) || (!c->only && ht_get(&c->sp2set, sp)))
+			continue;
+		s = ht_get(&c->wc->slots, sp);
+		for (uint32_t j = 0; s && j < s->n; j++) {
+			struct kxp_slot_key k = { .sp_id = sp, .slot = j };
+
+			if (!s->be[j])
+				continue;
+			err = del(c, KXP_MAP_SLOT, &k);
+			if (!err)
+				err = member_del(c, sp, s->be[j]);
+			if (err)
+				return err;
+			slot_zero(c->wc, s, j);
+			c->st->slots_removed++;
+		}
+		if (s) {
+			free(s->be);
+			ht_del(&c->wc->slots, sp);
+		}
+		if ((err = mg_del(c, sp)) || (err = spname_del(c, sp)))
+			return err;
+		/* no frontend names it and no set claims it: free (a full
+		 * apply's allocations are all done by now) */
+		ids_clear(c->sp_ids, sp);
+		if (!c->only)
+			i--;
+	}
+	return 0;
+}
+
+/* a full apply also drops tables and names of sets without slots */
+static int stale_sets_orphans(struct apply_ctx *c, const struct htab *sp_live)
+{
+	struct u64v gone = {};
+	int err = 0;
+
+	ht_for_each(&c->wc->mg, i) if (!ht_get(sp_live, ht_key(&c->wc->mg, i)) &&
+				       !ht_get(&c->sp2set, ht_key(&c->wc->mg, i)))
+		err = err ? err : u64v_push(&gone, ht_key(&c->wc->mg, i));
+	ht_for_each(&c->wc->spname, i) if (!ht_get(sp_live, ht_key(&c->wc->spname, i)) &&
+					   !ht_get(&c->sp2set, ht_key(&c->wc->spname, i)))
+		err = err ? err : u64v_push(&gone, ht_key(&c->wc->spname, i));
+	for (size_t i = 0; i < gone.n && !err; i++)
+		if (!(err = mg_del(c, (uint32_t)gone.v[i])))
+			err = spname_del(c, (uint32_t)gone.v[i]);
+	free(gone.v);
+	return err;
+}
+
+/* 6. Slots of sets nothing points at any more. */
+static int phase_stale_sets(struct apply_ctx *c)
+{
+	struct htab sp_live = { .vsize = 1 };
+	int err = sp_live_collect(c, &sp_live);
+
+	if (!err)
+		err = stale_sets_delete(c, &sp_live);
+	if (!err && !c->only)
+		err = stale_sets_orphans(c, &sp_live);
+	ht_free(&sp_live);
+	return err;
+}
+
+/* 7, per service. */
+static int stale_backends_service(struct apply_ctx *c)
+{
+	int err;
+
+	/* backends shared with other Services stay: only those whose last
+	 * slot went away in this apply are candidates */
+	ht_for_each(&c->be_dropped, i) {
+		uint32_t id = (uint32_t)ht_key(&c->be_dropped, i);
+		const struct kxp_backend *bp = ht_get(&c->wc->be, id);
+		struct kxp_backend b;
+		const uint32_t *ai;
+
+		if (!bp || ht_get(&c->wc->be_ref, id))
+			continue;
+		b = *bp;
+		if (ht_get(&c->be_want, be_k(b.addr, b.port, b.proto)))
+			continue;
+		err = del(c, KXP_MAP_BACKEND, &id);
+		if (err)
+			return err;
+		ht_del(&c->wc->be, id);
+		ai = ht_get(&c->wc->be_addr, be_k(b.addr, b.port, b.proto));
+		if (ai && *ai == id)
+			ht_del(&c->wc->be_addr, be_k(b.addr, b.port, b.proto));
+		ids_clear(c->be_ids, id);
+		c->st->be_removed++;
+	}
+	return 0;
+}
+
+/* 7, full apply. */
+static int stale_backends_full(struct apply_ctx *c)
+{
+	struct htab be_live = { .vsize = 1 };
+	uint8_t one = 1;
+	int err;
+
+	ht_for_each(&c->wc->slots, i) {
+		const struct slots *s = ht_val(&c->wc->slots, i);
+
+		for (uint32_t j = 0; j < s->n; j++)
+			if (s->be[j] && !ht_put(&be_live, s->be[j], &one)) {
+				ht_free(&be_live);
+				return -ENOMEM;
+			}
+	}
+	for (size_t i = 0; i <= c->wc->be.cap; i++) {
+		struct kxp_backend b;
+		uint32_t id;
+
+		if (!ht_used(&c->wc->be, i))
+			continue;
+		id = (uint32_t)ht_key(&c->wc->be, i);
+		b = *(struct kxp_backend *)ht_val(&c->wc->be, i);
+		if (ht_get(&be_live, id) || ht_get(&c->be_want, be_k(b.addr, b.port, b.proto)))
+			continue;
+		err = del(c, KXP_MAP_BACKEND, &id);
+		if (err) {
+			ht_free(&be_live);
+			return err;
+		}
+		ht_del(&c->wc->be, id);
+		ids_clear(c->be_ids, id);
+		if (ht_get(&c->wc->be_addr, be_k(b.addr, b.port, b.proto)) &&
+		    *(uint32_t *)ht_get(&c->wc->be_addr, be_k(b.addr, b.port, b.proto)) == id)
+			ht_del(&c->wc->be_addr, be_k(b.addr, b.port, b.proto));
+		c->st->be_removed++;
+		i--;
+	}
+	ht_free(&be_live);
+	ht_for_each(&c->wc->svc, i) {
+		if (!ht_put(&c->fe_live, ((struct kxp_svc_val *)ht_val(&c->wc->svc, i))->fe_id, &one))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* 7. Backends no set uses and reverse NAT of frontends that are gone. */
+static int phase_stale_backends(struct apply_ctx *c)
+{
+	return c->only ? stale_backends_service(c) : stale_backends_full(c);
+}
+
+/* 7, continued: reverse NAT of frontends that are gone, and their ids. */
+static int phase_stale_revnat(struct apply_ctx *c)
+{
+	struct htab *cand = c->only ? &c->fe_cand : &c->wc->revnat;
+	int err;
+
+	for (size_t i = 0; i <= cand->cap; i++) {
+		uint32_t id;
+		bool had;
+
+		if (!ht_used(cand, i))
+			continue;
+		id = (uint32_t)ht_key(cand, i);
+		if (ht_get(&c->fe_live, id))
+			continue;
+		had = ht_get(&c->wc->revnat, id) != NULL;
+		if (had) {
+			err = del(c, KXP_MAP_REVNAT, &id);
+			if (err)
+				return err;
+			ht_del(&c->wc->revnat, id);
+			c->st->revnat_removed++;
+		}
+		ids_clear(c->fe_ids, id);
+		if (!c->only)
+			i--;
+	}
+	return 0;
+}
+
+/* Source ranges no frontend asks for any more (per service: of its
+ * frontends; the walk is over the source-range mirror, which is small). */
+static int phase_stale_lbsr(struct apply_ctx *c)
+{
+	int err;
+
+	for (size_t i = 0; i <= c->wc->lbsr.cap; i++) {
+		uint64_t *m, key;
+		const uint64_t *w;
+
+		if (!ht_used(&c->wc->lbsr, i))
+			continue;
+		key = ht_key(&c->wc->lbsr, i);
+		if (c->only && !ht_get(&c->fe_cand, key >> 32))
+			continue;
+		m = ht_val(&c->wc->lbsr, i);
+		w = ht_get(&c->lbsr_want, key);
+		for (unsigned p = 0; p <= 32; p++) {
+			struct kxp_lbsr_key k = { .prefixlen = 32 + p, .fe_id = (uint32_t)(key >> 32), .addr = (uint32_t)key };
+
+			if (!((*m >> p) & 1) || (w && (*w >> p) & 1))
+				continue;
+			err = del(c, KXP_MAP_LBSR, &k);
+			if (err)
+				return err;
+			*m &= ~(1ULL << p);
+			c->st->lbsr_removed++;
+		}
+		if (!*m) {
+			ht_del(&c->wc->lbsr, key);
+			i--;
+		}
+	}
+	return 0;
+}
+
+/* 8. Node addresses that are gone. */
+static int phase_stale_nodeips(struct apply_ctx *c)
+{
+	return c->only ? 0 : delete_stale_nodeips(c, c->d);
+}
+
+/* Owners: a full apply assigns every entry it wrote or kept; a
+ * per-service apply replaces that Service's list. */
+static int phase_owners(struct apply_ctx *c)
+{
+	if (c->only) {
+		struct owner *o = &c->wc->owners[c->own];
+
+		for (size_t i = 0; i < o->n; i++) {
+			const uint32_t *cur = ht_get(&c->wc->fe_owner, o->keys[i]);
+
+			if (cur && (long)*cur == c->own)
+				ht_del(&c->wc->fe_owner, o->keys[i]);
+		}
+		o->n = 0;
+		for (size_t i = 0; i < c->new_keys.n; i++)
+			if (owner_add_key(c->wc, (uint32_t)c->own, c->new_keys.v[i]))
+				return -ENOMEM;
+	} else {
+		owners_reset(c->wc);
+		for (size_t i = 0; i < c->new_keys.n; i++) {
+			const uint32_t *wi = ht_get(&c->fe_want, c->new_keys.v[i]);
+			const char *name = wi && c->fes[*wi].d->svc ? c->fes[*wi].d->svc : "";
+			long o = owner_find(c->wc, name, true);
+
+			if (o < 0 || owner_add_key(c->wc, (uint32_t)o, c->new_keys.v[i])) {
+				owners_reset(c->wc);
+				break; /* per-service applies then ask for another full one */
+			}
+		}
+		if (c->wc->n_owners || !c->new_keys.n)
+			c->wc->owners_ok = true;
+		/* ids stay exact (ids_rebuild above, allocations, the deletions'
+		 * ids_clear): the next per-service apply needs no O(N) recount,
+		 * which was the slowest of 100 single changes at 30,000 Services */
+	}
+	return 0;
+}
+
+/* In this order: backends are written before the slots that name them,
+ * slots before the frontends that point at them, deletions after. */
+static int (*const apply_phases[])(struct apply_ctx *c) = {
+	phase_alloc,
+	phase_fe_keys,
+	phase_sp_ids,
+	phase_config,
+	phase_backends,
+	phase_set_backends,
+	phase_shrink,
+	phase_slots,
+	phase_members,
+	phase_maglev,
+	phase_spname,
+	phase_fe_ids_revnat,
+	phase_lbsr,
+	phase_frontends,
+	phase_affinity,
+	phase_stale_frontends,
+	phase_stale_sets,
+	phase_stale_backends,
+	phase_stale_revnat,
+	phase_stale_lbsr,
+	phase_stale_nodeips,
+	phase_owners,
+};
+
+static void apply_ctx_free(struct apply_ctx *c)
+{
+	if (c->wc)
+		c->wc->be_dropped = NULL;
+	if (c->sets)
+		for (size_t s = 0; s < c->d->n_sets; s++) {
+			free(c->sets[s].be);
+			free(c->sets[s].old_be);
+			if (c->sets[s].mg_fd >= 0)
+				close(c->sets[s].mg_fd);
+		}
+	wq_free(&c->q);
+	wq_free(&c->q2);
+	free(c->sets);
+	free(c->fes);
+	free(c->old_keys.v);
+	free(c->new_keys.v);
+	ht_free(&c->sp2set);
+	ht_free(&c->be_want);
+	ht_free(&c->fe_want);
+	ht_free(&c->fe_live);
+	ht_free(&c->lbsr_want);
+	ht_free(&c->be_dropped);
+	ht_free(&c->fe_cand);
+	ht_free(&c->sp_cand);
+	ht_free(&c->aff_off);
+}
+
 static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_apply_stats *st_out, const char *only)
 {
 	struct kxp_apply_stats st_local;
-	struct apply_ctx c = { .dp = dp };
-	struct htab sp2set = { .vsize = sizeof(uint32_t) }; /* claimed sp_id -> set index */
-	struct htab be_want = { .vsize = sizeof(struct wbe) };
-	struct htab fe_want = { .vsize = sizeof(uint32_t) }; /* svc key -> wfe index */
-	struct htab fe_live = { .vsize = 1 };
-	struct htab lbsr_want = { .vsize = sizeof(uint64_t) };
-	struct htab be_dropped = { .vsize = 1 };
-	struct htab fe_cand = { .vsize = 1 };  /* per-service: fe ids that may be freed */
-	struct htab sp_cand = { .vsize = 1 };  /* per-service: sp ids that may be freed */
-	struct htab aff_off = { .vsize = 1 };  /* sp ids whose affinity was switched off */
-	struct u64v old_keys = {}, new_keys = {};
-	struct wq q = {}, q2 = {};
-	struct idset *fe_ids, *sp_ids, *be_ids;
-	struct wset *sets = NULL;
-	struct wfe *fes = NULL;
-	long own = -1, stats_sz = stats_vsz();
-	uint8_t one = 1;
-	char buf[96];
-	int err = 0;
+	struct apply_ctx c = {
+		.dp = dp,
+		.d = d,
+		.only = only,
+		.own = -1,
+		.stats_sz = stats_vsz(),
+		.sp2set = { .vsize = sizeof(uint32_t) },
+		.be_want = { .vsize = sizeof(struct wbe) },
+		.fe_want = { .vsize = sizeof(uint32_t) },
+		.fe_live = { .vsize = 1 },
+		.lbsr_want = { .vsize = sizeof(uint64_t) },
+		.be_dropped = { .vsize = 1 },
+		.fe_cand = { .vsize = 1 },
+		.sp_cand = { .vsize = 1 },
+		.aff_off = { .vsize = 1 },
+	};
+	int err;
 
 	c.st = st_out ? st_out : &st_local;
 	memset(c.st, 0, sizeof(*c.st));
 	if (!dp || !d)
 		return -EINVAL;
-	if (stats_sz < 0)
-		return (int)stats_sz;
+	if (c.stats_sz < 0)
+		return (int)c.stats_sz;
 	/* A full apply writes in batches; a per-service one entry by entry (its
 	 * few writes gain nothing, and each stays where it was in the order). */
 	c.batch = !only;
@@ -1381,868 +2458,17 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 	c.wc = dp->wc;
 	/* before any entry they cover (hint.c); failing, they are switched off */
 	kxp_dp_hints_apply(dp, d, !only);
-	fe_ids = &c.wc->fe_ids;
-	sp_ids = &c.wc->sp_ids;
-	be_ids = &c.wc->be_ids;
-
-	if (only) {
-		/* who owns what is known only after a full apply */
-		if (!c.wc->owners_ok)
-			return -ESTALE;
-		if (!c.wc->ids_ok && ids_rebuild(dp, c.wc))
-			goto enomem;
-		own = owner_find(c.wc, only, true);
-		if (own == -EEXIST)
-			return -ESTALE;
-		if (own < 0)
-			goto enomem;
-		for (size_t i = 0; i < c.wc->owners[own].n; i++) {
-			uint64_t k = c.wc->owners[own].keys[i];
-			const struct kxp_svc_val *v = ht_get(&c.wc->svc, k);
-
-			if (!v)
-				continue;
-			if (u64v_push(&old_keys, k) || !ht_put(&fe_cand, v->fe_id, &one) ||
-			    (v->sp_id && !ht_put(&sp_cand, v->sp_id, &one)))
-				goto enomem;
-		}
-		c.wc->be_dropped = &be_dropped;
-	} else {
-		/* Ids in use are whatever the maps hold now; ids freed by this apply
-		 * become free only once their entries are gone (next apply). */
-		if (ids_rebuild(dp, c.wc))
-			goto enomem;
-	}
-
-	sets = calloc(d->n_sets + 1, sizeof(*sets));
-	fes = calloc(d->n_fe + 1, sizeof(*fes));
-	if (!sets || !fes)
-		goto enomem;
-	for (size_t s = 0; s < d->n_sets; s++)
-		sets[s].mg_fd = -1;
-
-	/* A full apply knows how much it will hold: size the tables once. */
-	if (!only) {
-		size_t nb = 0;
-
-		for (size_t s = 0; s < d->n_sets; s++)
-			nb += d->sets[s].n_be;
-		if (ht_reserve(&fe_want, d->n_fe) || ht_reserve(&fe_live, d->n_fe) || ht_reserve(&sp2set, d->n_sets) ||
-		    ht_reserve(&be_want, nb) || ht_reserve(&c.wc->svc, d->n_fe) || ht_reserve(&c.wc->revnat, d->n_fe) ||
-		    ht_reserve(&c.wc->slots, d->n_sets) || ht_reserve(&c.wc->spname, d->n_sets))
-			goto enomem;
-	}
-
-	/* Frontends: keys, duplicates, which sets are referenced. */
-	for (size_t i = 0; i < d->n_fe; i++) {
-		const struct kxp_d_frontend *f = &d->fe[i];
-		struct wfe *w = &fes[i];
-		uint32_t idx = (uint32_t)i;
-
-		w->d = f;
-		w->key = (struct kxp_svc_key){ .addr = f->addr, .port = htons(f->port), .proto = f->proto, .scope = f->scope };
-		if (ht_get(&fe_want, svc_k(&w->key))) {
-			w->failed = true; /* the model emitted it twice: the first wins */
-			continue;
-		}
-		if (only) {
-			const uint32_t *o = ht_get(&c.wc->fe_owner, svc_k(&w->key));
-
-			if ((f->svc && strcmp(f->svc, only)) ||
-			    (o && (long)*o != own && ht_get(&c.wc->svc, svc_k(&w->key)))) {
-				/* another Service holds it: leave it alone (a full apply decides) */
-				fail(&c, -EEXIST, "frontend %s (%s): already used by %s", fe_str(&w->key, buf, sizeof(buf)),
-				     only, o ? c.wc->owners[*o].name : f->svc);
-				c.st->conflicts++;
-				w->failed = true;
-				continue;
-			}
-		}
-		if (!ht_put(&fe_want, svc_k(&w->key), &idx))
-			goto enomem;
-		if (f->set >= 0 && (size_t)f->set < d->n_sets)
-			sets[f->set].used = true;
-	}
-
-	/* Sets keep the sp_id their frontends already point at (the set key is not
-	 * in the maps, the frontends are). */
-	for (size_t i = 0; i < d->n_fe; i++) {
-		const struct kxp_svc_val *cur;
-		int s = d->fe[i].set;
-		uint32_t si = (uint32_t)s;
-
-		if (fes[i].failed || s < 0 || (size_t)s >= d->n_sets || sets[s].sp_id)
-			continue;
-		cur = ht_get(&c.wc->svc, svc_k(&fes[i].key));
-		if (!cur || !cur->sp_id || ht_get(&sp2set, cur->sp_id))
-			continue;
-		sets[s].sp_id = cur->sp_id;
-		if (!ht_put(&sp2set, cur->sp_id, &si))
-			goto enomem;
-	}
-	for (size_t s = 0; s < d->n_sets; s++) {
-		uint32_t si = (uint32_t)s;
-
-		if (!sets[s].used || sets[s].sp_id)
-			continue;
-		sets[s].sp_id = ids_alloc(sp_ids);
-		if (!sets[s].sp_id) {
-			fail(&c, -ENOSPC, "set %s: no free service-port id", d->sets[s].key ? d->sets[s].key : "?");
-			sets[s].used = false;
-			continue;
-		}
-		sets[s].new_sp = true;
-		if (!ht_put(&sp2set, sets[s].sp_id, &si) || (only && !ht_put(&sp_cand, sets[s].sp_id, &one)))
-			goto enomem;
-	}
-
-	if (!only) {
-		err = write_config_nodeips(&c, d);
-		if (err)
-			goto out;
-	}
-
-	/* 1. Backends: new ones (and flag changes in place) before any slot names them. */
-	wq_start(&q, KXP_MAP_BACKEND, sizeof(uint32_t), sizeof(struct kxp_backend));
-	for (size_t s = 0; s < d->n_sets; s++) {
-		const struct kxp_d_set *ds = &d->sets[s];
-
-		if (!sets[s].used)
-			continue;
-		sets[s].be = calloc(ds->n_be + 1, sizeof(uint32_t));
-		if (!sets[s].be)
-			goto enomem;
-		for (size_t b = 0; b < ds->n_be; b++) {
-			const struct kxp_d_backend *db = &ds->be[b];
-			uint64_t k = be_k(db->addr, htons(db->port), db->proto);
-			const uint32_t *cur_id;
-			struct kxp_backend v = { .addr = db->addr, .port = htons(db->port), .proto = db->proto,
-						 .flags = db->flags };
-			struct wbe nw = { .flags = db->flags, .ok = true };
-
-			if (ht_get(&be_want, k))
-				continue;
-			cur_id = ht_get(&c.wc->be_addr, k);
-			if (cur_id) {
-				const struct kxp_backend *cur = ht_get(&c.wc->be, *cur_id);
-
-				nw.id = *cur_id;
-				if ((!cur || memcmp(cur, &v, sizeof(v))) && wq_push(&q, &nw.id, &v, k))
-					goto enomem;
-			} else {
-				nw.id = ids_alloc(be_ids);
-				if (!nw.id) {
-					struct in_addr ia = { db->addr };
-					char pb[8];
-
-					fail(&c, -ENOSPC, "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(ia), db->port,
-					     kxp_proto_name(db->proto, pb));
-					nw.ok = false;
-				} else if (wq_push(&q, &nw.id, &v, k)) {
-					goto enomem;
-				}
-			}
-			if (!ht_put(&be_want, k, &nw))
-				goto enomem;
-		}
-	}
-	err = wq_flush(&c, &q);
-	if (err)
-		goto out;
-	if (!only && (ht_reserve(&c.wc->be, be_want.n) || ht_reserve(&c.wc->be_addr, be_want.n) ||
-		      ht_reserve(&c.wc->be_ref, be_want.n)))
-		goto enomem;
-	for (uint32_t i = 0; i < q.n; i++) {
-		uint64_t k = q.tag[i];
-		uint32_t id = *(uint32_t *)(q.k + i * q.ksz);
-		const struct kxp_backend *v = (const void *)(q.v + i * q.vsz);
-		bool had = ht_get(&c.wc->be_addr, k) != NULL;
-
-		if (q.res[i]) {
-			struct in_addr ia = { v->addr };
-			char pb[8];
-
-			fail(&c, q.res[i], "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(ia), ntohs(v->port),
-			     kxp_proto_name(v->proto, pb));
-			if (!had) {
-				/* an existing one keeps its old entry, a new one is left out */
-				((struct wbe *)ht_get(&be_want, k))->ok = false;
-				if (only)
-					ids_clear(be_ids, id);
-			}
-			continue;
-		}
-		if (!ht_put(&c.wc->be, id, v) || !ht_put(&c.wc->be_addr, k, &id))
-			goto enomem;
-		if (had)
-			c.st->be_updated++;
-		else
-			c.st->be_added++;
-	}
-	for (size_t s = 0; s < d->n_sets; s++) {
-		const struct kxp_d_set *ds = &d->sets[s];
-
-		if (!sets[s].used)
-			continue;
-		for (size_t b = 0; b < ds->n_be; b++) {
-			const struct kxp_d_backend *db = &ds->be[b];
-			const struct wbe *w = ht_get(&be_want, be_k(db->addr, htons(db->port), db->proto));
-
-			if (w && w->ok)
-				sets[s].be[sets[s].n++] = w->id;
-		}
-		if (sets[s].n > KXP_MAX_SET_BACKENDS) {
-			fail(&c, -E2BIG, "set %s: %u backends, only %u fit", ds->key ? ds->key : "?", sets[s].n,
-			     KXP_MAX_SET_BACKENDS);
-			sets[s].n = KXP_MAX_SET_BACKENDS;
-		}
-	}
-
-	/* 2a. Shrinking sets: lower the count of every entry using them first
-	 * (sets belong to one Service: per service, only its entries use them). */
-	for (size_t i = 0; i < (only ? old_keys.n : c.wc->svc.cap + 1); i++) {
-		struct kxp_svc_val *v;
-		const uint32_t *si;
-		struct kxp_svc_key k;
-
-		if (only) {
-			v = ht_get(&c.wc->svc, old_keys.v[i]);
-			if (!v)
-				continue;
-			k = svc_unk(old_keys.v[i]);
-		} else {
-			if (!ht_used(&c.wc->svc, i))
-				continue;
-			v = ht_val(&c.wc->svc, i);
-			k = svc_unk(ht_key(&c.wc->svc, i));
-		}
-		si = v->sp_id ? ht_get(&sp2set, v->sp_id) : NULL;
-		if (!si || v->count <= sets[*si].n)
-			continue;
-		v->count = sets[*si].n;
-		err = upd(&c, KXP_MAP_SVC, &k, v);
-		if (err)
-			goto out;
-	}
-	/* 2b. Slots of every set: rewrite what differs (a failed slot ends its
-	 * set there), then drop what is past the end. */
-	wq_start(&q, KXP_MAP_SLOT, sizeof(struct kxp_slot_key), sizeof(uint32_t));
-	for (size_t s = 0; s < d->n_sets; s++) {
-		struct wset *w = &sets[s];
-		const struct slots *old;
-
-		if (!w->used)
-			continue;
-		old = ht_get(&c.wc->slots, w->sp_id);
-		if (old && old->n) {
-			w->old_be = malloc(old->n * sizeof(*w->old_be));
-			if (!w->old_be)
-				goto enomem;
-			memcpy(w->old_be, old->be, old->n * sizeof(*w->old_be));
-			w->n_old = old->n;
-		}
-		w->eff_n = w->n;
-		for (uint32_t i = 0; i < w->n; i++) {
-			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
-
-			if (old && i < old->n && old->be[i] == w->be[i])
-				continue;
-			if (wq_push(&q, &k, &w->be[i], (uint64_t)s << 32 | i))
-				goto enomem;
-		}
-	}
-	err = wq_flush(&c, &q);
-	if (err)
-		goto out;
-	for (uint32_t j = 0; j < q.n; j++) {
-		uint32_t s = (uint32_t)(q.tag[j] >> 32), i = (uint32_t)q.tag[j];
-		struct wset *w = &sets[s];
-
-		if (q.res[j]) {
-			/* queued in slot order: the first failure of a set is its lowest */
-			if (!w->slot_failed)
-				fail(&c, q.res[j], "set %s: kxp_slot is full at slot %u",
-				     d->sets[s].key ? d->sets[s].key : "?", i);
-			w->slot_failed = true;
-			if (i < w->eff_n)
-				w->eff_n = i;
-			continue;
-		}
-		if (slots_set(c.wc, w->sp_id, i, w->be[i], w->eff_n))
-			goto enomem;
-		c.st->slots_written++;
-	}
-	for (size_t s = 0; s < d->n_sets; s++) {
-		struct wset *w = &sets[s];
-		struct slots *old;
-
-		if (!w->used)
-			continue;
-		old = ht_get(&c.wc->slots, w->sp_id);
-		for (uint32_t i = w->eff_n; old && i < old->n; i++) {
-			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
-
-			if (!old->be[i])
-				continue;
-			err = del(&c, KXP_MAP_SLOT, &k);
-			if (err)
-				goto out;
-			slot_zero(c.wc, old, i);
-			c.st->slots_removed++;
-		}
-		if (old && old->n > w->eff_n)
-			old->n = w->eff_n;
-	}
-
-	/* 2c. Everything a set has besides its slots, after they were written:
-	 * membership of its backends now (then none for those that left), its
-	 * Maglev table, its name. */
-	wq_start(&q, KXP_MAP_MEMBER, sizeof(struct kxp_member_key), sizeof(uint32_t));
-	if (!only) {
-		size_t nm = c.wc->member.n;
-
-		for (size_t s = 0; s < d->n_sets; s++)
-			nm += sets[s].used ? sets[s].eff_n : 0;
-		if (ht_reserve(&c.wc->member, nm))
-			goto enomem;
-	}
-	for (size_t s = 0; s < d->n_sets; s++)
-		if (sets[s].used && (err = members_queue(&c, &q, &sets[s], (uint32_t)s)))
-			goto out;
-	err = wq_flush(&c, &q);
-	if (err)
-		goto out;
-	for (uint32_t j = 0; j < q.n; j++) {
-		uint32_t s = (uint32_t)(q.tag[j] >> 32), i = (uint32_t)q.tag[j];
-
-		if (q.res[j]) {
-			fail(&c, q.res[j], "set %s: kxp_member4 is full", d->sets[s].key ? d->sets[s].key : "?");
-			continue;
-		}
-		if (!ht_put(&c.wc->member, member_k(sets[s].sp_id, sets[s].be[i]), &one))
-			goto enomem;
-	}
-	for (size_t s = 0; s < d->n_sets; s++)
-		if (sets[s].used && (err = members_drop(&c, &sets[s], sets[s].old_be, sets[s].n_old)))
-			goto out;
-
-	wq_start(&q, KXP_MAP_MAGLEV, sizeof(uint32_t), sizeof(int));
-	for (size_t s = 0; s <= d->n_sets; s++) {
-		struct wset *w = &sets[s];
-
-		/* Tables are switched in by chunks: each queued table holds an
-		 * open fd until its flush (RLIMIT_NOFILE), and a chunk costs the
-		 * kernel one wait for running programs. */
-		if (s == d->n_sets || q.n == KXP_MG_CHUNK) {
-			err = mg_flush(&c, &q, sets, d);
-			if (err || s == d->n_sets)
-				break;
-			wq_start(&q, KXP_MAP_MAGLEV, sizeof(uint32_t), sizeof(int));
-		}
-		if (!w->used)
-			continue;
-		if (d->sets[s].algo == KXP_ALGO_MAGLEV && w->eff_n)
-			err = mg_prepare(&c, &q, w, (uint32_t)s, d->sets[s].key ? d->sets[s].key : "?");
-		else
-			err = mg_del(&c, w->sp_id);
-		if (err)
-			goto out;
-	}
-	if (err)
-		goto out;
-
-	wq_start(&q, KXP_MAP_SPNAME, sizeof(uint32_t), sizeof(struct kxp_spname));
-	for (size_t s = 0; s < d->n_sets; s++) {
-		struct kxp_spname n = {};
-		const uint64_t *cur;
-
-		if (!sets[s].used)
-			continue;
-		snprintf(n.key, sizeof(n.key), "%s", d->sets[s].key ? d->sets[s].key : "");
-		cur = ht_get(&c.wc->spname, sets[s].sp_id);
-		if ((!cur || *cur != fnv64(n.key)) && wq_push(&q, &sets[s].sp_id, &n, s))
-			goto enomem;
-	}
-	err = wq_flush(&c, &q);
-	if (err)
-		goto out;
-	for (uint32_t j = 0; j < q.n; j++) {
-		const struct kxp_spname *n = (const void *)(q.v + j * q.vsz);
-		uint64_t h = fnv64(n->key);
-
-		/* names only serve listings: one that did not fit is left out */
-		if (!q.res[j] && !ht_put(&c.wc->spname, sets[q.tag[j]].sp_id, &h))
-			goto enomem;
-	}
-
-	/* 3. Frontend ids, reverse NAT and cleared counters before the frontend exists. */
-	wq_start(&q, KXP_MAP_REVNAT, sizeof(uint32_t), sizeof(struct kxp_revnat));
-	wq_start(&q2, KXP_MAP_STATS, sizeof(uint32_t), (size_t)stats_sz);
-	for (size_t i = 0; i < d->n_fe; i++) {
-		struct wfe *w = &fes[i];
-		const struct kxp_d_frontend *f = w->d;
-		const struct kxp_svc_val *cur;
-		struct kxp_revnat rn = { .addr = f->addr, .port = htons(f->port), .proto = f->proto, .kind = f->kind };
-		const struct kxp_revnat *crn;
-
-		if (w->failed)
-			continue;
-		cur = ht_get(&c.wc->svc, svc_k(&w->key));
-		if (cur) {
-			w->val.fe_id = cur->fe_id;
-		} else {
-			w->is_new = true;
-			w->val.fe_id = ids_alloc(fe_ids);
-			if (!w->val.fe_id) {
-				fail(&c, -ENOSPC, "frontend %s (%s): no free frontend id", fe_str(&w->key, buf, sizeof(buf)),
-				     f->svc ? f->svc : "?");
-				w->failed = true;
-				continue;
-			}
-			if (only && !ht_put(&fe_cand, w->val.fe_id, &one))
-				goto enomem;
-		}
-		if (f->set >= 0 && (size_t)f->set < d->n_sets && sets[f->set].used) {
-			const struct kxp_d_set *ds = &d->sets[f->set];
-
-			w->val.sp_id = sets[f->set].sp_id;
-			w->val.count = (uint16_t)sets[f->set].eff_n;
-			w->val.algo = ds->algo;
-			w->val.affinity_timeout = ds->affinity_timeout;
-		}
-		w->val.flags = f->flags;
-		w->val.kind = f->kind;
-
-		crn = ht_get(&c.wc->revnat, w->val.fe_id);
-		if ((!crn || memcmp(crn, &rn, sizeof(rn))) && wq_push(&q, &w->val.fe_id, &rn, i))
-			goto enomem;
-		if (w->is_new && wq_push(&q2, &w->val.fe_id, NULL, i))
-			goto enomem;
-	}
-	err = wq_flush(&c, &q);
-	if (err)
-		goto out;
-	for (uint32_t j = 0; j < q.n; j++) {
-		uint32_t id = *(uint32_t *)(q.k + j * q.ksz);
-
-		if (q.res[j]) {
-			fail(&c, q.res[j], "frontend %s: kxp_revnat4 is full", fe_str(&fes[q.tag[j]].key, buf, sizeof(buf)));
-			continue;
-		}
-		if (!ht_put(&c.wc->revnat, id, q.v + j * q.vsz))
-			goto enomem;
-		c.st->revnat_written++;
-	}
-	err = wq_flush(&c, &q2);
-	if (err)
-		goto out;
-	for (uint32_t j = 0; j < q2.n; j++)
-		if (q2.res[j]) {
-			/* ids are below the map's size: this is not a full map */
-			err = -EINVAL;
-			goto out;
-		}
-
-	/* 3b. Source ranges before a frontend that enforces them appears. */
-	wq_start(&q, KXP_MAP_LBSR, sizeof(struct kxp_lbsr_key), 1);
-	for (size_t i = 0; i < d->n_fe; i++) {
-		const struct kxp_d_frontend *f = fes[i].d;
-
-		if (fes[i].failed || !f->lbsr)
-			continue;
-		for (size_t j = 0; j < f->n_lbsr; j++) {
-			uint32_t mask = ntohl(f->lbsr[j].mask);
-			unsigned plen = (unsigned)__builtin_popcount(mask);
-			uint32_t addr = f->lbsr[j].addr & f->lbsr[j].mask;
-			struct kxp_lbsr_key k = { .prefixlen = 32 + plen, .fe_id = fes[i].val.fe_id, .addr = addr };
-			const uint64_t *cur = ht_get(&c.wc->lbsr, lbsr_k(k.fe_id, addr));
-			const uint64_t *want = ht_get(&lbsr_want, lbsr_k(k.fe_id, addr));
-			bool twice = want && (*want >> plen) & 1;
-			uint8_t allow = 1;
-
-			if (lbsr_add(&lbsr_want, k.fe_id, addr, plen))
-				goto enomem;
-			if (twice || (cur && (*cur >> plen) & 1))
-				continue;
-			if (wq_push(&q, &k, &allow, i))
-				goto enomem;
-		}
-	}
-	err = wq_flush(&c, &q);
-	if (err)
-		goto out;
-	for (uint32_t j = 0; j < q.n; j++) {
-		const struct kxp_lbsr_key *k = (const void *)(q.k + j * q.ksz);
-
-		if (q.res[j]) {
-			fail(&c, q.res[j], "frontend %s: kxp_lbsr4 is full", fe_str(&fes[q.tag[j]].key, buf, sizeof(buf)));
-			continue;
-		}
-		if (lbsr_add(&c.wc->lbsr, k->fe_id, k->addr, k->prefixlen - 32))
-			goto enomem;
-		c.st->lbsr_written++;
-	}
-
-	/* 4. Frontends last: upsert (a switch to another set is one atomic update). */
-	wq_start(&q, KXP_MAP_SVC, sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val));
-	for (size_t i = 0; i < d->n_fe; i++) {
-		struct wfe *w = &fes[i];
-		const struct kxp_svc_val *cur;
-
-		if (w->failed)
-			continue;
-		cur = ht_get(&c.wc->svc, svc_k(&w->key));
-		if (cur && cur->sp_id && cur->affinity_timeout && !w->val.affinity_timeout &&
-		    !ht_put(&aff_off, cur->sp_id, &one))
-			goto enomem;
-		if (cur && !memcmp(cur, &w->val, sizeof(w->val))) {
-			if (!ht_put(&fe_live, w->val.fe_id, &one) || u64v_push(&new_keys, svc_k(&w->key)))
-				goto enomem;
-			continue;
-		}
-		if (wq_push(&q, &w->key, &w->val, i))
-			goto enomem;
-	}
-	err = wq_flush(&c, &q);
-	if (err)
-		goto out;
-	for (uint32_t j = 0; j < q.n; j++) {
-		struct wfe *w = &fes[q.tag[j]];
-
-		if (q.res[j]) {
-			fail(&c, q.res[j], "frontend %s (%s): kxp_svc4 is full", fe_str(&w->key, buf, sizeof(buf)),
-			     w->d->svc ? w->d->svc : "?");
-			w->failed = true;
-			continue;
-		}
-		if (ht_get(&c.wc->svc, svc_k(&w->key)))
-			c.st->fe_updated++;
-		else
-			c.st->fe_added++;
-		if (!ht_put(&c.wc->svc, svc_k(&w->key), &w->val) || !ht_put(&fe_live, w->val.fe_id, &one) ||
-		    u64v_push(&new_keys, svc_k(&w->key)))
-			goto enomem;
-	}
-
-	err = affinity_flush(&c, &aff_off);
-	if (err)
-		goto out;
-
-	/* 5. Frontends that are gone (per service: of those it owned). */
-	for (size_t i = 0; i < (only ? old_keys.n : c.wc->svc.cap + 1); i++) {
-		uint64_t key;
-		const struct kxp_svc_val *v;
-		const uint32_t *wi;
-
-		if (only) {
-			key = old_keys.v[i];
-		} else {
-			if (!ht_used(&c.wc->svc, i))
-				continue;
-			key = ht_key(&c.wc->svc, i);
-		}
-		v = ht_get(&c.wc->svc, key);
-		if (!v)
-			continue;
-		wi = ht_get(&fe_want, key);
-		if (wi && !fes[*wi].failed)
-			continue;
-		if (wi && ht_get(&fe_live, v->fe_id))
-			continue;
-		if (wi) {
-			/* could not be rewritten (e.g. its set lost its id): keep the old entry */
-			if (!ht_put(&fe_live, v->fe_id, &one) || u64v_push(&new_keys, key))
-				goto enomem;
-			continue;
-		}
-		{
-			struct kxp_svc_key k = svc_unk(key);
-
-			err = del(&c, KXP_MAP_SVC, &k);
-		}
-		if (err)
-			goto out;
-		ht_del(&c.wc->svc, key);
-		c.st->fe_removed++;
-		if (!only)
-			i--; /* backward shift may have moved an entry into slot i */
-	}
-
-	/* 6. Slots of sets nothing points at any more. */
-	{
-		struct htab sp_live = { .vsize = 1 };
-		struct htab *cand = only ? &sp_cand : &c.wc->slots;
-
-		if (only) {
-			for (size_t i = 0; i < new_keys.n; i++) {
-				const struct kxp_svc_val *v = ht_get(&c.wc->svc, new_keys.v[i]);
-
-				if (v && v->sp_id && !ht_put(&sp_live, v->sp_id, &one)) {
-					ht_free(&sp_live);
-					goto enomem;
-				}
-			}
-		} else {
-			ht_for_each(&c.wc->svc, i) {
-				const struct kxp_svc_val *v = ht_val(&c.wc->svc, i);
-
-				if (v->sp_id && !ht_put(&sp_live, v->sp_id, &one)) {
-					ht_free(&sp_live);
-					goto enomem;
-				}
-			}
-		}
-		for (size_t i = 0; i <= cand->cap; i++) {
-			struct slots *s;
-			uint32_t sp;
-
-			if (!ht_used(cand, i))
-				continue;
-			sp = (uint32_t)ht_key(cand, i);
-			if (ht_get(&sp_live, sp) || (!only && ht_get(&sp2set, sp)))
-				continue;
-			s = ht_get(&c.wc->slots, sp);
-			for (uint32_t j = 0; s && j < s->n; j++) {
-				struct kxp_slot_key k = { .sp_id = sp, .slot = j };
-
-				if (!s->be[j])
-					continue;
-				err = del(&c, KXP_MAP_SLOT, &k);
-				if (!err)
-					err = member_del(&c, sp, s->be[j]);
-				if (err) {
-					ht_free(&sp_live);
-					goto out;
-				}
-				slot_zero(c.wc, s, j);
-				c.st->slots_removed++;
-			}
-			if (s) {
-				free(s->be);
-				ht_del(&c.wc->slots, sp);
-			}
-			if ((err = mg_del(&c, sp)) || (err = spname_del(&c, sp))) {
-				ht_free(&sp_live);
-				goto out;
-			}
-			/* no frontend names it and no set claims it: free (a full
-			 * apply's allocations are all done by now) */
-			ids_clear(sp_ids, sp);
-			if (!only)
-				i--;
-		}
-		/* a full apply also drops tables and names of sets without slots */
-		if (!only) {
-			struct u64v gone = {};
-
-			ht_for_each(&c.wc->mg, i) if (!ht_get(&sp_live, ht_key(&c.wc->mg, i)) && !ht_get(&sp2set, ht_key(&c.wc->mg, i)))
-				err = err ? err : u64v_push(&gone, ht_key(&c.wc->mg, i));
-			ht_for_each(&c.wc->spname, i) if (!ht_get(&sp_live, ht_key(&c.wc->spname, i)) &&
-							  !ht_get(&sp2set, ht_key(&c.wc->spname, i)))
-				err = err ? err : u64v_push(&gone, ht_key(&c.wc->spname, i));
-			for (size_t i = 0; i < gone.n && !err; i++)
-				if (!(err = mg_del(&c, (uint32_t)gone.v[i])))
-					err = spname_del(&c, (uint32_t)gone.v[i]);
-			free(gone.v);
-			if (err) {
-				ht_free(&sp_live);
-				goto out;
-			}
-		}
-		ht_free(&sp_live);
-	}
-
-	/* 7. Backends no set uses and reverse NAT of frontends that are gone. */
-	if (only) {
-		/* backends shared with other Services stay: only those whose last
-		 * slot went away in this apply are candidates */
-		ht_for_each(&be_dropped, i) {
-			uint32_t id = (uint32_t)ht_key(&be_dropped, i);
-			const struct kxp_backend *bp = ht_get(&c.wc->be, id);
-			struct kxp_backend b;
-			const uint32_t *ai;
-
-			if (!bp || ht_get(&c.wc->be_ref, id))
-				continue;
-			b = *bp;
-			if (ht_get(&be_want, be_k(b.addr, b.port, b.proto)))
-				continue;
-			err = del(&c, KXP_MAP_BACKEND, &id);
-			if (err)
-				goto out;
-			ht_del(&c.wc->be, id);
-			ai = ht_get(&c.wc->be_addr, be_k(b.addr, b.port, b.proto));
-			if (ai && *ai == id)
-				ht_del(&c.wc->be_addr, be_k(b.addr, b.port, b.proto));
-			ids_clear(be_ids, id);
-			c.st->be_removed++;
-		}
-	} else {
-		struct htab be_live = { .vsize = 1 };
-
-		ht_for_each(&c.wc->slots, i) {
-			const struct slots *s = ht_val(&c.wc->slots, i);
-
-			for (uint32_t j = 0; j < s->n; j++)
-				if (s->be[j] && !ht_put(&be_live, s->be[j], &one)) {
-					ht_free(&be_live);
-					goto enomem;
-				}
-		}
-		for (size_t i = 0; i <= c.wc->be.cap; i++) {
-			struct kxp_backend b;
-			uint32_t id;
-
-			if (!ht_used(&c.wc->be, i))
-				continue;
-			id = (uint32_t)ht_key(&c.wc->be, i);
-			b = *(struct kxp_backend *)ht_val(&c.wc->be, i);
-			if (ht_get(&be_live, id) || ht_get(&be_want, be_k(b.addr, b.port, b.proto)))
-				continue;
-			err = del(&c, KXP_MAP_BACKEND, &id);
-			if (err) {
-				ht_free(&be_live);
-				goto out;
-			}
-			ht_del(&c.wc->be, id);
-			ids_clear(be_ids, id);
-			if (ht_get(&c.wc->be_addr, be_k(b.addr, b.port, b.proto)) &&
-			    *(uint32_t *)ht_get(&c.wc->be_addr, be_k(b.addr, b.port, b.proto)) == id)
-				ht_del(&c.wc->be_addr, be_k(b.addr, b.port, b.proto));
-			c.st->be_removed++;
-			i--;
-		}
-		ht_free(&be_live);
-		ht_for_each(&c.wc->svc, i) {
-			if (!ht_put(&fe_live, ((struct kxp_svc_val *)ht_val(&c.wc->svc, i))->fe_id, &one))
-				goto enomem;
-		}
-	}
-	{
-		struct htab *cand = only ? &fe_cand : &c.wc->revnat;
-
-		for (size_t i = 0; i <= cand->cap; i++) {
-			uint32_t id;
-			bool had;
-
-			if (!ht_used(cand, i))
-				continue;
-			id = (uint32_t)ht_key(cand, i);
-			if (ht_get(&fe_live, id))
-				continue;
-			had = ht_get(&c.wc->revnat, id) != NULL;
-			if (had) {
-				err = del(&c, KXP_MAP_REVNAT, &id);
-				if (err)
-					goto out;
-				ht_del(&c.wc->revnat, id);
-				c.st->revnat_removed++;
-			}
-			ids_clear(fe_ids, id);
-			if (!only)
-				i--;
-		}
-	}
-
-	/* Source ranges no frontend asks for any more (per service: of its
-	 * frontends; the walk is over the source-range mirror, which is small). */
-	for (size_t i = 0; i <= c.wc->lbsr.cap; i++) {
-		uint64_t *m, key;
-		const uint64_t *w;
-
-		if (!ht_used(&c.wc->lbsr, i))
-			continue;
-		key = ht_key(&c.wc->lbsr, i);
-		if (only && !ht_get(&fe_cand, key >> 32))
-			continue;
-		m = ht_val(&c.wc->lbsr, i);
-		w = ht_get(&lbsr_want, key);
-		for (unsigned p = 0; p <= 32; p++) {
-			struct kxp_lbsr_key k = { .prefixlen = 32 + p, .fe_id = (uint32_t)(key >> 32), .addr = (uint32_t)key };
-
-			if (!((*m >> p) & 1) || (w && (*w >> p) & 1))
-				continue;
-			err = del(&c, KXP_MAP_LBSR, &k);
-			if (err)
-				goto out;
-			*m &= ~(1ULL << p);
-			c.st->lbsr_removed++;
-		}
-		if (!*m) {
-			ht_del(&c.wc->lbsr, key);
-			i--;
-		}
-	}
-
-	/* 8. Node addresses that are gone. */
-	if (!only) {
-		err = delete_stale_nodeips(&c, d);
-		if (err)
-			goto out;
-	}
-
-	/* Owners: a full apply assigns every entry it wrote or kept; a
-	 * per-service apply replaces that Service's list. */
-	if (only) {
-		struct owner *o = &c.wc->owners[own];
-
-		for (size_t i = 0; i < o->n; i++) {
-			const uint32_t *cur = ht_get(&c.wc->fe_owner, o->keys[i]);
-
-			if (cur && (long)*cur == own)
-				ht_del(&c.wc->fe_owner, o->keys[i]);
-		}
-		o->n = 0;
-		for (size_t i = 0; i < new_keys.n; i++)
-			if (owner_add_key(c.wc, (uint32_t)own, new_keys.v[i]))
-				goto enomem;
-	} else {
-		owners_reset(c.wc);
-		for (size_t i = 0; i < new_keys.n; i++) {
-			const uint32_t *wi = ht_get(&fe_want, new_keys.v[i]);
-			const char *name = wi && fes[*wi].d->svc ? fes[*wi].d->svc : "";
-			long o = owner_find(c.wc, name, true);
-
-			if (o < 0 || owner_add_key(c.wc, (uint32_t)o, new_keys.v[i])) {
-				owners_reset(c.wc);
-				break; /* per-service applies then ask for another full one */
-			}
-		}
-		if (c.wc->n_owners || !new_keys.n)
-			c.wc->owners_ok = true;
-		/* ids stay exact (ids_rebuild above, allocations, the deletions'
-		 * ids_clear): the next per-service apply needs no O(N) recount,
-		 * which was the slowest of 100 single changes at 30,000 Services */
-	}
-	goto out;
-
-enomem:
-	err = -ENOMEM;
-out:
-	if (c.wc)
-		c.wc->be_dropped = NULL;
-	if (sets)
-		for (size_t s = 0; s < d->n_sets; s++) {
-			free(sets[s].be);
-			free(sets[s].old_be);
-			if (sets[s].mg_fd >= 0)
-				close(sets[s].mg_fd);
-		}
-	wq_free(&q);
-	wq_free(&q2);
-	free(sets);
-	free(fes);
-	free(old_keys.v);
-	free(new_keys.v);
-	ht_free(&sp2set);
-	ht_free(&be_want);
-	ht_free(&fe_want);
-	ht_free(&fe_live);
-	ht_free(&lbsr_want);
-	ht_free(&be_dropped);
-	ht_free(&fe_cand);
-	ht_free(&sp_cand);
-	ht_free(&aff_off);
+	c.fe_ids = &c.wc->fe_ids;
+	c.sp_ids = &c.wc->sp_ids;
+	c.be_ids = &c.wc->be_ids;
+
+	err = apply_scope(&c);
+	if (err == -ESTALE)
+		return err; /* nothing held yet, and the mirror stays */
+	for (size_t i = 0; !err && i < sizeof(apply_phases) / sizeof(apply_phases[0]); i++)
+		err = apply_phases[i](&c);
+
+	apply_ctx_free(&c);
 	if (err && err != -ENOSPC) {
 		/* the mirror may now disagree with the maps: rebuild it next time */
 		kxp_wcache_free(dp->wc);
