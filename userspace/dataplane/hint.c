@@ -65,20 +65,24 @@ int kxp_dp_hints_apply(struct kxp_dp *dp, const struct kxp_desired *d, bool full
 
 	if (fd < 0)
 		return -ENOENT;
-	if (!dp->hint) {
-		err = mirror_load(dp);
-		if (!err && dp->hint_seed_ct)
-			err = seed_ports_from_ct(dp, dp->hint);
-		if (err)
-			goto fail;
-		dp->hint_seed_ct = false;
-	}
+	if (!dp->hint && (err = mirror_load(dp)))
+		goto fail;
 	w = malloc(KXP_HINT_WORDS * sizeof(*w));
 	if (!w) {
 		err = -ENOMEM;
 		goto fail;
 	}
 	memcpy(w, dp->hint, KXP_HINT_WORDS * sizeof(*w));
+	/* into what is written, not into the mirror of what the map holds
+	 * (seeded there, the bits would never reach the map) */
+	if (dp->hint_seed_ct) {
+		err = seed_ports_from_ct(dp, w);
+		if (err) {
+			free(w);
+			goto fail;
+		}
+		dp->hint_seed_ct = false;
+	}
 	if (full) {
 		/* the address words are rebuilt; an address counts as inside the
 		 * service CIDRs only if both the configuration in the map and the
