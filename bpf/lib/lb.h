@@ -46,12 +46,13 @@ static __always_inline int kxp_src_class(__be32 saddr, const struct kxp_config *
 	return KXP_SRC_EXTERNAL;
 }
 
-/* Fill d from backend id `id`; -1 if the entry is missing (map race). */
+/* Fill d from backend id `id`; -1 if no backend has it (a map race: the
+ * array entry of a freed id is zero). */
 static __always_inline int kxp_lb_backend(__u32 id, struct kxp_dec *d)
 {
 	struct kxp_backend *be = bpf_map_lookup_elem(&kxp_backend4, &id);
 
-	if (!be)
+	if (!be || !be->addr)
 		return -1;
 	d->backend_id = id;
 	d->be_addr = be->addr;

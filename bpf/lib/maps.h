@@ -32,22 +32,22 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } kxp_slot SEC(".maps");
 
-/* Backends: id -> {addr, port, proto, flags}. */
+/* Backends: an array by id -> {addr, port, proto, flags}; addr 0 = no
+ * backend has this id (ids start at 1). The loader sizes it max_backends + 1. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KXP_DEF_MAX_BACKENDS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KXP_DEF_MAX_BACKENDS + 1);
 	__type(key, __u32);
 	__type(value, struct kxp_backend);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 } kxp_backend4 SEC(".maps");
 
-/* Reverse NAT: frontend id -> frontend address (listings, ICMP error translation). */
+/* Reverse NAT: an array by frontend id -> frontend address, addr 0 = unused
+ * (listings; no program reads it). Sized max_frontends + 1. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KXP_DEF_MAX_FRONTENDS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KXP_DEF_MAX_FRONTENDS + 1);
 	__type(key, __u32);
 	__type(value, struct kxp_revnat);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 } kxp_revnat4 SEC(".maps");
 
 /* Conntrack: flow (as seen, per direction) -> the translation to apply. */

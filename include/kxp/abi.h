@@ -7,8 +7,13 @@
 #include <linux/types.h>
 
 /* Bumped whenever a key/value layout, a map's type or a map's meaning changes.
- * Stored in kxp_config.layout_version so an agent can recognise older pins. */
-#define KXP_LAYOUT_VERSION 1
+ * Stored in kxp_config.layout_version so an agent can recognise older pins:
+ * those of an older version are migrated (the loader recreates every map
+ * but the flow state, which the writer then fills from scratch), those of a
+ * newer one refused.
+ *   1: the first layout.
+ *   2: kxp_backend4 and kxp_revnat4 are arrays by id (were hashes). */
+#define KXP_LAYOUT_VERSION 2
 
 /* Default sizes (all raisable at load time, see the loader). */
 #define KXP_DEF_MAX_FRONTENDS 65536   /* kxp_svc4 entries, fe ids, sp ids */
@@ -114,7 +119,7 @@ struct kxp_slot_key {
 };
 /* value: __u32 backend id */
 
-/* ---- kxp_backend4: backend id -> address --------------------------------- */
+/* ---- kxp_backend4: array, backend id -> address (addr 0: id unused) ------- */
 #define KXP_BE_F_LOCAL (1u << 0)       /* endpoint's nodeName is this node */
 #define KXP_BE_F_TERMINATING (1u << 1) /* serving && terminating (fallback set) */
 
@@ -125,7 +130,7 @@ struct kxp_backend {
 	__u8 flags; /* KXP_BE_F_* */
 };
 
-/* ---- kxp_revnat4: frontend id -> frontend address ------------------------- */
+/* ---- kxp_revnat4: array, frontend id -> frontend address (addr 0: unused) -- */
 struct kxp_revnat {
 	__be32 addr;
 	__be16 port;

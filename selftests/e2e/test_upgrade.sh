@@ -2,16 +2,20 @@
 # e2e: upgrades and the pinned layout. Pins of the same layout version (left
 # by `kxp sync`, then by a stopped agent: an older release and a rolling
 # update) are adopted with their ids and flows: a long-lived connection and
-# new ones keep working across both hand-overs. Pins of another layout
-# version are refused as README documents ("pinned maps have layout version
-# N ... run kxp cleanup --instance first"): the agent exits 1, touches
-# nothing (traffic still flows through what is attached), and after
-# `kxp cleanup --instance` a new agent programs from scratch. The claim map
-# of releases before the SNAT claims moved into kxp_ct4 is unpinned.
+# new ones keep working across both hand-overs. Pins of an older layout
+# version are migrated: every map but the flow state is recreated, the old
+# programs serve until the new maps are written, and a long-lived connection
+# survives. Pins of a newer version are refused as README documents
+# ("pinned maps have layout version N ... run kxp cleanup --instance
+# first"): the agent exits 1, touches nothing (traffic still flows through
+# what is attached), and after `kxp cleanup --instance` a new agent programs
+# from scratch. The claim map of releases before the SNAT claims moved into
+# kxp_ct4 is unpinned.
 source "$(dirname "$0")/lib.sh"
-kxe_init upgrade 150
+kxe_init upgrade 200
 
 FAKE=$KXE_BUILD/kxp-fake-apiserver
+CUR=2 # KXP_LAYOUT_VERSION
 API= CTRL= AGENT_PID=
 
 upgrade_cleanup()
@@ -113,7 +117,7 @@ case_adopt_same_layout()
 	local ids0 ids1 ids2 long
 	ids0=$(fe_ids)
 	[ -n "$ids0" ] && jq -e 'length >= 3 and all(.[]; .fe_id > 0)' <<<"$ids0" >/dev/null || fail "sync left no frontends: $ids0" || return
-	[ "$(layout_version)" = 1 ] || fail "pinned layout_version is $(layout_version), want 1" || return
+	[ "$(layout_version)" = "$CUR" ] || fail "pinned layout_version is $(layout_version), want $CUR" || return
 	kxe_probe "$NS_POD1A" --tcp --keepalive --dst 10.96.0.43:80 --count 120 --interval-ms 50 --max-seconds 60 \
 		>"$KXE_TMP/long.json" &
 	long=$!
@@ -148,28 +152,64 @@ case_adopt_same_layout()
 	expect_all_ok
 }
 
+# An older layout (the pinned version rewritten to 1, so these maps stand in
+# for an older release's): migrated, the flow survives, the agent attaches
+# the devices only once the recreated maps are written.
+case_migrate_older_layout()
+{
+	local long from
+	stop_agent
+	kxe_probe "$NS_POD1A" --tcp --keepalive --dst 10.96.0.43:80 --count 80 --interval-ms 50 --max-seconds 60 \
+		>"$KXE_TMP/long2.json" &
+	long=$!
+	sleep 0.5
+	set_layout_version 1 || fail "could not rewrite kxp_config" || return
+	from=$(wc -l <"$KXE_TMP/agent.log")
+	start_agent
+	for _ in $(seq 100); do
+		tail -n +"$((from + 1))" "$KXE_TMP/agent.log" | grep -q 'lists complete' && break
+		sleep 0.1
+	done
+	tail -n +"$((from + 1))" "$KXE_TMP/agent.log" >"$KXE_TMP/agent2.log"
+	grep -q "pinned maps of layout version 1 migrated to $CUR" "$KXE_TMP/agent2.log" ||
+		fail "no migration reported: $(head -c 600 "$KXE_TMP/agent2.log")" || return
+	grep -q 'lists complete' "$KXE_TMP/agent2.log" || fail "agent did not program after the migration" || return
+	# devices attached only after the lists were programmed
+	awk '/lists complete/ { l = NR } /attached eth0/ { a = NR } END { exit !(l && a > l) }' "$KXE_TMP/agent2.log" ||
+		fail "eth0 attached before the recreated maps were written: $(grep -n -e 'lists complete' -e attached "$KXE_TMP/agent2.log" | head -5)" || return
+	[ "$(layout_version)" = "$CUR" ] || fail "layout_version after migration: $(layout_version)" || return
+	wait_for 'any(.[]; .frontend == "10.96.0.43:80/tcp" and .count == 2)' || fail "migrated instance lacks the ClusterIP" || return
+	kxe_probe "$NS_POD1A" --tcp --dst 10.96.0.43:80 --count 20 >/dev/null
+	expect_all_ok || return
+	kxe_probe "$NS_EXT" --tcp --dst "$NODE1_IP:30082" --count 5 >/dev/null
+	expect_all_ok || return
+	wait "$long"
+	KXE_LAST=$(cat "$KXE_TMP/long2.json")
+	expect_all_ok || { KXE_WHY="long-lived connection across the migration: $KXE_WHY"; return 1; }
+}
+
 case_refuse_other_layout()
 {
-	local n0 n1 i rc=
+	local n0 n1 i rc= newer=$((CUR + 1))
 	stop_agent
 	n0=$(kxp_list_raw)
-	set_layout_version 2 || fail "could not rewrite kxp_config" || return
-	[ "$(layout_version)" = 2 ] || fail "layout_version still $(layout_version)" || return
+	set_layout_version $newer || fail "could not rewrite kxp_config" || return
+	[ "$(layout_version)" = $newer ] || fail "layout_version still $(layout_version)" || return
 	start_agent
 	for i in $(seq 100); do
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -0 "$AGENT_PID" 2>/dev/null && fail "agent runs on pins of layout version 2" || true
+	kill -0 "$AGENT_PID" 2>/dev/null && fail "agent runs on pins of layout version $newer" || true
 	[ -n "$KXE_WHY" ] && return 1
 	wait "$AGENT_PID"
 	rc=$?
 	AGENT_PID=
 	[ "$rc" = 1 ] || fail "agent exit status $rc, want 1" || return
-	grep -q "pinned maps have layout version 2, this kxp writes 1; run \`kxp cleanup --instance $INST1\` first" \
+	grep -q "pinned maps have layout version $newer, this kxp writes $CUR; run \`kxp cleanup --instance $INST1\` first" \
 		"$KXE_TMP/agent.log" || fail "no clear refusal: $(tail -2 "$KXE_TMP/agent.log")" || return
 	# nothing touched: the version, the entries; what is attached still serves
-	[ "$(layout_version)" = 2 ] || fail "layout_version rewritten to $(layout_version)" || return
+	[ "$(layout_version)" = $newer ] || fail "layout_version rewritten to $(layout_version)" || return
 	n1=$(kxp_list_raw)
 	[ "$n1" = "$n0" ] || fail "entries changed: $n0 -> $n1" || return
 	kxe_probe "$NS_POD1A" --tcp --dst 10.96.0.43:80 --count 10 >/dev/null
@@ -179,7 +219,7 @@ case_refuse_other_layout()
 	start_agent
 	wait_for 'any(.[]; .frontend == "10.96.0.43:80/tcp" and .count == 2)' ||
 		fail "agent after cleanup did not program: $(tail -3 "$KXE_TMP/agent.log")" || return
-	[ "$(layout_version)" = 1 ] || fail "fresh pins have layout_version $(layout_version)" || return
+	[ "$(layout_version)" = "$CUR" ] || fail "fresh pins have layout_version $(layout_version)" || return
 	kxe_probe "$NS_POD1A" --tcp --dst 10.96.0.43:80 --count 20 >/dev/null
 	expect_all_ok
 }
@@ -189,5 +229,6 @@ kxp_list_raw() { bpftool -j map dump pinned "/sys/fs/bpf/kxp-$INST1/kxp_svc4" | 
 
 setup
 kxe_case adopt_same_layout case_adopt_same_layout
+kxe_case migrate_older_layout case_migrate_older_layout
 kxe_case refuse_other_layout case_refuse_other_layout
 kxe_finish

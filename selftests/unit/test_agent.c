@@ -225,18 +225,10 @@ static void slice_json(char *buf, size_t len, int i, int n)
 	snprintf(buf + off, len - (size_t)off, "],\"ports\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]}");
 }
 
+/* Entries in use (kxp_map_count: keys of a hash, non-zero values of an array by id). */
 static int map_count(const struct kxp_dp *dp, enum kxp_map_id id)
 {
-	uint8_t key[64], next[64];
-	void *prev = NULL;
-	int n = 0;
-
-	while (bpf_map_get_next_key(kxp_dp_map_fd(dp, id), prev, next) == 0) {
-		memcpy(key, next, sizeof(key));
-		prev = key;
-		n++;
-	}
-	return n;
+	return (int)kxp_map_count(kxp_dp_map_fd(dp, id));
 }
 
 static int str_cmp(const void *a, const void *b)

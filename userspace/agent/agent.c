@@ -161,7 +161,9 @@ static void attach_link(struct agent *a, struct link *l)
 	bool ext, pod;
 	int err;
 
-	if (l->attached)
+	/* migrated pins (kxp_dp_migrated_from): the old programs keep serving
+	 * on the old maps until the new maps are written */
+	if (l->attached || (kxp_dp_migrated_from(a->dp) && !a->eng.programmed))
 		return;
 	ext = is_ext_dev(a, l);
 	pod = !ext && is_pod_dev(a, l->name);
@@ -489,9 +491,13 @@ static void program(struct agent *a)
 	a->retry = err && err != -ENOSPC;
 	if (a->retry)
 		pr_err("programming failed: %s (retrying)", a->eng.last_error[0] ? a->eng.last_error : strerror(-err));
-	if (was_gated && a->eng.programmed)
+	if (was_gated && a->eng.programmed) {
 		pr_info("lists complete: programmed %llu frontends of %zu services",
 			(unsigned long long)a->eng.total_fe, a->eng.store.svcs.n);
+		if (kxp_dp_migrated_from(a->dp))
+			for (size_t i = 0; i < a->n_links; i++)
+				attach_link(a, &a->links[i]);
+	}
 	if (a->eng.programmed)
 		sync_hc(a, a->hc_failed && now_mono_ns() >= a->hc_retry_ns);
 }
@@ -618,6 +624,9 @@ int kxp_agent_run(struct kxp_agent_cfg *cfg)
 		goto out;
 	}
 	log_capabilities(&a);
+	if (kxp_dp_migrated_from(a.dp))
+		pr_info("instance %s: pinned maps of layout version %d migrated to %d: service maps recreated, flows kept; devices are attached once the lists are programmed",
+			cfg->instance, kxp_dp_migrated_from(a.dp), KXP_LAYOUT_VERSION);
 	err = kxp_engine_init(&a.eng, a.dp, &cfg->opts.node);
 	if (err)
 		goto out;

@@ -112,8 +112,8 @@ static int list_args_pos(int argc, char **argv, const char *obj, const char *ver
 		return 1;
 	}
 	if (err == -EPROTO) {
-		cli_error("%s %s: instance %s: pinned maps have another layout version than this kxp (%d)", obj, verb,
-			  instance, KXP_LAYOUT_VERSION);
+		cli_error("%s %s: instance %s: pinned maps have another layout version than this kxp (%d); an older one is migrated by the next kxp sync or agent",
+			  obj, verb, instance, KXP_LAYOUT_VERSION);
 		return 1;
 	}
 	if (err) {
@@ -207,32 +207,63 @@ static int cmp_svc(const void *x, const void *y)
 }
 
 /* Every entry of a map into a growing array of {key, value} records. */
+struct rows {
+	uint8_t *v;
+	size_t n, cap, ksz, vsz;
+};
+
+static int rows_add(struct rows *r, const void *k, const void *v)
+{
+	if (r->n == r->cap) {
+		uint8_t *nv = realloc(r->v, (r->cap = r->cap ? r->cap * 2 : 64) * (r->ksz + r->vsz));
+
+		if (!nv)
+			return -ENOMEM;
+		r->v = nv;
+	}
+	memcpy(r->v + r->n * (r->ksz + r->vsz), k, r->ksz);
+	memcpy(r->v + r->n * (r->ksz + r->vsz) + r->ksz, v, r->vsz);
+	r->n++;
+	return 0;
+}
+
+static int row_by_id(void *ctx, uint32_t id, const void *v)
+{
+	return rows_add(ctx, &id, v);
+}
+
+/* Every entry of a hash; of an array by id (kxp_backend4, kxp_revnat4) the
+ * ids in use, whose values are not all zero. */
 static int dump_map(int fd, size_t ksz, size_t vsz, void **out, size_t *n)
 {
-	uint8_t key[64], next[64];
+	struct rows r = { .ksz = ksz, .vsz = vsz };
+	uint8_t key[64], next[64], val[256];
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
 	void *prev = NULL;
-	uint8_t *v = NULL;
-	size_t cap = 0;
+	int err = 0;
 
+	*out = NULL;
 	*n = 0;
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(key, next, ksz);
-		prev = key;
-		if (*n == cap) {
-			uint8_t *nv = realloc(v, (cap = cap ? cap * 2 : 64) * (ksz + vsz));
-
-			if (!nv) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = nv;
+	if (ksz > sizeof(key) || vsz > sizeof(val))
+		return -EINVAL;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.type == BPF_MAP_TYPE_ARRAY && ksz == sizeof(uint32_t)) {
+		err = kxp_array_walk(fd, row_by_id, &r);
+	} else {
+		while (!err && bpf_map_get_next_key(fd, prev, next) == 0) {
+			memcpy(key, next, ksz);
+			prev = key;
+			if (bpf_map_lookup_elem(fd, key, val))
+				continue; /* gone meanwhile */
+			err = rows_add(&r, key, val);
 		}
-		memcpy(v + *n * (ksz + vsz), key, ksz);
-		if (bpf_map_lookup_elem(fd, key, v + *n * (ksz + vsz) + ksz))
-			continue; /* gone meanwhile */
-		(*n)++;
 	}
-	*out = v;
+	if (err) {
+		free(r.v);
+		return err;
+	}
+	*out = r.v;
+	*n = r.n;
 	return 0;
 }
 

@@ -73,7 +73,7 @@ static int instance_out(const char *instance, const struct kxp_caps *c, cJSON *d
 	if (err) {
 		cli_error("status: instance %s: %s", instance,
 			  err == -ENOENT ? "no pinned maps (not synced, or cleaned up)" :
-			  err == -EPROTO ? "pinned maps of another layout version" : strerror(-err));
+			  err == -EPROTO ? "pinned maps of another layout version (an older one is migrated by the next kxp sync or agent)" : strerror(-err));
 		return 1;
 	}
 	if (bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_CONFIG), &zero, &cfg))
@@ -152,7 +152,8 @@ static int instance_out(const char *instance, const struct kxp_caps *c, cJSON *d
 			continue;
 		hash = info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH ||
 		       info.type == BPF_MAP_TYPE_LPM_TRIE;
-		cnt = hash ? kxp_map_count(fd) : -1; /* arrays are always full */
+		/* arrays are always full, except those by id (an unused id is zero) */
+		cnt = hash || i == KXP_MAP_BACKEND || i == KXP_MAP_REVNAT ? kxp_map_count(fd) : -1;
 		if (arr) {
 			cJSON *o = cJSON_CreateObject();
 

@@ -53,6 +53,48 @@ struct sync_args {
 	enum kxp_xdp_mode xdp_used[KXP_NODEOPTS_MAX_DEVS];
 };
 
+/* After a layout migration (kxp_dp_migrated_from) the maps the attached
+ * programs use are unpinned: every device of this network namespace that
+ * the instance has attached and this sync did not name gets the new
+ * programs as recorded (TC, and XDP in the recorded mode), or it would go
+ * on serving the old maps' state. Socket hooks come with --cgroup-root. */
+static int reattach_recorded(const struct sync_args *a, struct kxp_dp *dp, cJSON *warn)
+{
+	struct kxp_dp_att att[64];
+	char line[256];
+	int n = kxp_dp_attachments(a->instance, att, 64), err;
+
+	snprintf(line, sizeof(line), "instance %s: pinned maps of layout version %d migrated to %d (service maps recreated, flows kept)",
+		 a->instance, kxp_dp_migrated_from(dp), KXP_LAYOUT_VERSION);
+	fprintf(stderr, "kxp: info: %s\n", line);
+	if (warn)
+		cJSON_AddItemToArray(warn, cJSON_CreateString(line));
+	for (int i = 0; i < n; i++) {
+		enum kxp_xdp_mode used = KXP_XDP_OFF;
+		bool named = false;
+
+		for (size_t j = 0; j < a->o.n_ext; j++)
+			named |= a->ext_idx[j] == att[i].ifindex;
+		for (size_t j = 0; j < a->o.n_pod; j++)
+			named |= a->pod_idx[j] == att[i].ifindex;
+		if (named || !att[i].here)
+			continue;
+		if (att[i].tc && (err = kxp_dp_attach_tc(dp, att[i].ifindex))) {
+			cli_error("sync: device %s (attached before the migration): TC: %s", att[i].ifname,
+				  strerror(-err));
+			return err;
+		}
+		if (att[i].xdp != KXP_XDP_OFF && (err = kxp_dp_attach_xdp(dp, att[i].ifindex, att[i].xdp, &used))) {
+			cli_error("sync: device %s (attached before the migration): XDP: %s", att[i].ifname,
+				  strerror(-err));
+			return err;
+		}
+		fprintf(stderr, "kxp: info: device %s: attached again (tc%s%s)\n", att[i].ifname,
+			att[i].xdp != KXP_XDP_OFF ? ", xdp " : "", att[i].xdp != KXP_XDP_OFF ? kxp_xdp_mode_name(used) : "");
+	}
+	return 0;
+}
+
 /* The first problem ends the parse (parse_args stops at the error); a
  * warning (an option taken and ignored) does not. */
 static void sync_report(struct kxp_nodeopts *o, bool warning, const char *msg)
@@ -312,6 +354,12 @@ int cmd_sync(int argc, char **argv)
 			cJSON_AddBoolToObject(o, "tc", true);
 			cJSON_AddItemToArray(att, o);
 		}
+	}
+
+	if (kxp_dp_migrated_from(dp)) {
+		err = reattach_recorded(&a, dp, warn);
+		if (err)
+			goto out;
 	}
 
 	ret = diags.n || st.n_failed ? 2 : 0;

@@ -890,6 +890,81 @@ const char *kxp_xdp_mode_name(enum kxp_xdp_mode m)
 	}
 }
 
+int kxp_array_walk(int fd, int (*cb)(void *ctx, uint32_t id, const void *v), void *ctx)
+{
+	enum { CHUNK = 4096 };
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), in = 0, out = 0, n;
+	uint8_t *vals = NULL, *zero = NULL;
+	uint32_t *keys = NULL;
+	bool batch = true;
+	int err = 0;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	keys = calloc(CHUNK, sizeof(*keys));
+	vals = calloc(CHUNK, info.value_size);
+	zero = calloc(1, info.value_size);
+	if (!keys || !vals || !zero) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (__u32 i = 0; i < info.max_entries && !err;) {
+		LIBBPF_OPTS(bpf_map_batch_opts, o);
+
+		n = CHUNK;
+		if (batch) {
+			/* one syscall per chunk (kernels from 5.6) */
+			int r = bpf_map_lookup_batch(fd, i ? &in : NULL, &out, keys, vals, &n, &o);
+
+			if (r && errno != ENOENT) {
+				if (i)
+					goto fail;
+				batch = false; /* not offered: one lookup per id */
+				continue;
+			}
+			in = out;
+			if (r && !n)
+				break;
+		} else {
+			n = info.max_entries - i < CHUNK ? info.max_entries - i : CHUNK;
+			for (__u32 j = 0; j < n; j++) {
+				keys[j] = i + j;
+				if (bpf_map_lookup_elem(fd, &keys[j], vals + (size_t)j * info.value_size))
+					goto fail;
+			}
+		}
+		for (__u32 j = 0; j < n && !err; j++)
+			if (memcmp(vals + (size_t)j * info.value_size, zero, info.value_size))
+				err = cb(ctx, keys[j], vals + (size_t)j * info.value_size);
+		i += n;
+	}
+	goto out;
+fail:
+	err = -errno;
+out:
+	free(keys);
+	free(vals);
+	free(zero);
+	return err;
+}
+
+static int count_one(void *ctx, uint32_t id, const void *v)
+{
+	(void)id;
+	(void)v;
+	(*(long *)ctx)++;
+	return 0;
+}
+
+/* Entries of an array by id that are in use: not all zero. */
+static long array_used(int fd)
+{
+	long n = 0;
+
+	return kxp_array_walk(fd, count_one, &n) ? -1 : n;
+}
+
 int kxp_dp_attachments(const char *instance, struct kxp_dp_att *out, size_t max)
 {
 	uint64_t ns = kxp_netns_inode();
@@ -913,11 +988,15 @@ int kxp_dp_attachments(const char *instance, struct kxp_dp_att *out, size_t max)
 long kxp_map_count(int fd)
 {
 	uint8_t key[64], next[64];
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
 	void *prev = NULL;
 	long n = 0;
 
 	if (fd < 0)
 		return -1;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.type == BPF_MAP_TYPE_ARRAY)
+		return array_used(fd);
 	while (bpf_map_get_next_key(fd, prev, next) == 0) {
 		memcpy(key, next, sizeof(key));
 		prev = key;

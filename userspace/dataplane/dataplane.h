@@ -72,6 +72,10 @@ uint32_t kxp_dp_features(const struct kxp_dp *dp);
 uint32_t kxp_dp_loaded(const struct kxp_dp *dp);
 const char *kxp_dp_xdp_error(const struct kxp_dp *dp);
 const char *kxp_dp_sock_error(const struct kxp_dp *dp);
+/* The layout version of an older instance's pins this open migrated (every
+ * map but the flow state recreated, empty): attach the programs only after
+ * the first full kxp_dp_apply, or traffic meets empty service maps. 0: none. */
+int kxp_dp_migrated_from(const struct kxp_dp *dp);
 /* Trace copies: the result of the last run of a program (NULL if !trace). */
 const struct kxp_trace_res *kxp_dp_trace_res(const struct kxp_dp *dp, int stage);
 
@@ -151,8 +155,13 @@ struct kxp_dp_att {
 	bool tc, here;
 };
 int kxp_dp_attachments(const char *instance, struct kxp_dp_att *out, size_t max);
-/* Entries in a hash map (walks its keys), or -1. */
+/* Entries in a hash map (walks its keys), or in an array by id (values not
+ * all zero: kxp_backend4, kxp_revnat4), or -1. */
 long kxp_map_count(int fd);
+/* cb for every id of an array by id whose value is not all zero, in order
+ * (batched lookups where the kernel has them); stops at cb's first non-zero
+ * return, which it returns. */
+int kxp_array_walk(int fd, int (*cb)(void *ctx, uint32_t id, const void *v), void *ctx);
 
 /* Detach everything instance made (in the current netns) and unpin its
  * directory. Idempotent. */

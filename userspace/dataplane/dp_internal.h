@@ -34,6 +34,8 @@ struct kxp_dp {
 	char sock_err[1024];          /* why the socket hooks are not loaded */
 	uint64_t *hint;              /* mirror of kxp_hint (hint.c), read on first use */
 	uint32_t hints;              /* KXP_HINT_F_* complete in kxp_hint (kxp_config.hints) */
+	bool created[KXP_MAP__COUNT]; /* created empty by this open (not adopted from pins) */
+	int migrated_from;           /* layout version of the pins this open migrated (0: none) */
 	bool hint_seed_ct;           /* kxp_hint is new beside an older instance's kxp_ct4 */
 };
 

@@ -31,26 +31,30 @@
 #include "lb/maglev.h"
 
 /* What a pinned map must look like to be adopted without loading an object
- * (kxp_dp_open_pinned); the loader compares against the object instead. */
+ * (kxp_dp_open_pinned); the loader compares against the object instead.
+ * flows: the map holds flow state whose layout no KXP_LAYOUT_VERSION has
+ * changed yet; it is kept when an older instance is migrated (every other
+ * map is recreated and written from scratch). */
 static const struct {
 	const char *name;
 	enum bpf_map_type type;
 	uint32_t key_size, value_size;
+	bool flows;
 } map_desc[KXP_MAP__COUNT] = {
 	[KXP_MAP_SVC] = { KXP_PIN_SVC, BPF_MAP_TYPE_HASH, sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val) },
 	[KXP_MAP_SLOT] = { KXP_PIN_SLOT, BPF_MAP_TYPE_HASH, sizeof(struct kxp_slot_key), sizeof(__u32) },
-	[KXP_MAP_BACKEND] = { KXP_PIN_BACKEND, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct kxp_backend) },
-	[KXP_MAP_REVNAT] = { KXP_PIN_REVNAT, BPF_MAP_TYPE_HASH, sizeof(__u32), sizeof(struct kxp_revnat) },
-	[KXP_MAP_CT] = { KXP_PIN_CT, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_flow4), sizeof(struct kxp_ct_val) },
+	[KXP_MAP_BACKEND] = { KXP_PIN_BACKEND, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_backend) },
+	[KXP_MAP_REVNAT] = { KXP_PIN_REVNAT, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_revnat) },
+	[KXP_MAP_CT] = { KXP_PIN_CT, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_flow4), sizeof(struct kxp_ct_val), true },
 	[KXP_MAP_NODEIP] = { KXP_PIN_NODEIP, BPF_MAP_TYPE_HASH, sizeof(__be32), sizeof(struct kxp_nodeip) },
 	[KXP_MAP_LBSR] = { KXP_PIN_LBSR, BPF_MAP_TYPE_LPM_TRIE, sizeof(struct kxp_lbsr_key), sizeof(__u8) },
 	[KXP_MAP_CONFIG] = { KXP_PIN_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_config) },
 	[KXP_MAP_STATS] = { KXP_PIN_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct kxp_stats) },
-	[KXP_MAP_REASONS] = { KXP_PIN_REASONS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64) },
-	[KXP_MAP_FRAG] = { KXP_PIN_FRAG, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_frag_key), sizeof(struct kxp_frag_val) },
-	[KXP_MAP_REJRL] = { KXP_PIN_REJRL, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct kxp_tbucket) },
+	[KXP_MAP_REASONS] = { KXP_PIN_REASONS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64), true },
+	[KXP_MAP_FRAG] = { KXP_PIN_FRAG, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_frag_key), sizeof(struct kxp_frag_val), true },
+	[KXP_MAP_REJRL] = { KXP_PIN_REJRL, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct kxp_tbucket), true },
 	[KXP_MAP_SOCKCFG] = { KXP_PIN_SOCKCFG, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_sock_cfg) },
-	[KXP_MAP_SOCKREV] = { KXP_PIN_SOCKREV, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_sock_key), sizeof(struct kxp_sock_val) },
+	[KXP_MAP_SOCKREV] = { KXP_PIN_SOCKREV, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_sock_key), sizeof(struct kxp_sock_val), true },
 	[KXP_MAP_MAGLEV] = { KXP_PIN_MAGLEV, BPF_MAP_TYPE_ARRAY_OF_MAPS, sizeof(__u32), sizeof(__u32) },
 	[KXP_MAP_RR] = { KXP_PIN_RR, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(__u32) },
 	[KXP_MAP_MEMBER] = { KXP_PIN_MEMBER, BPF_MAP_TYPE_HASH, sizeof(struct kxp_member_key), sizeof(__u32) },
@@ -143,9 +147,15 @@ static int check_layout_version(int cfg_fd, const struct kxp_dp_opts *o, const c
 
 	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg))
 		return -errno;
-	if (cfg.layout_version && cfg.layout_version != KXP_LAYOUT_VERSION) {
+	if (cfg.layout_version > KXP_LAYOUT_VERSION) {
 		set_err(o, "instance %s: pinned maps have layout version %u, this kxp writes %u; run `kxp cleanup --instance %s` first",
 			instance, cfg.layout_version, KXP_LAYOUT_VERSION, instance);
+		return -EPROTO;
+	}
+	if (cfg.layout_version && cfg.layout_version != KXP_LAYOUT_VERSION) {
+		/* older: kxp_dp_open migrates it; read-only users wait for that */
+		set_err(o, "instance %s: pinned maps have layout version %u, this kxp reads %u; the next `kxp sync` or `kxp agent` migrates them",
+			instance, cfg.layout_version, KXP_LAYOUT_VERSION);
 		return -EPROTO;
 	}
 	return 0;
@@ -207,6 +217,44 @@ static int adopt_pin(struct bpf_map *map, int fd, const char *instance, const st
 	return err;
 }
 
+/* Pins of an older layout version: unpin every map but the flow state
+ * (map_desc[].flows), so that this open creates them anew and the writer
+ * fills them from scratch, while established flows keep their conntrack
+ * entries. The programs still attached keep the old maps alive until the new
+ * programs replace them; callers attach those only once the new maps are
+ * written (kxp_dp_migrated_from). Returns the old version, 0 when there was
+ * nothing to migrate, or a negative errno. */
+static int migrate_pins(struct kxp_dp *dp)
+{
+	struct kxp_config cfg = {};
+	__u32 zero = 0;
+	char path[PATH_MAX];
+	int fd = pin_open(dp, KXP_MAP_CONFIG), err = 0;
+
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	if (bpf_map_lookup_elem(fd, &zero, &cfg))
+		err = -errno;
+	close(fd);
+	if (err || !cfg.layout_version || cfg.layout_version >= KXP_LAYOUT_VERSION)
+		return err; /* current, or newer: the adoption below refuses that */
+	for (int i = 0; i < KXP_MAP__COUNT; i++) {
+		if (map_desc[i].flows)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, map_desc[i].name);
+		if (unlink(path) && errno != ENOENT)
+			return -errno;
+	}
+	return (int)cfg.layout_version;
+}
+
+int kxp_dp_migrated_from(const struct kxp_dp *dp)
+{
+	return dp ? dp->migrated_from : 0;
+}
+
 static uint32_t opt_or(uint32_t v, uint32_t def)
 {
 	return v ? v : def;
@@ -218,8 +266,8 @@ static uint32_t default_size(enum kxp_map_id id, const struct kxp_dp_opts *o)
 
 	switch (id) {
 	case KXP_MAP_SVC:
-	case KXP_MAP_REVNAT:
 		return fe;
+	case KXP_MAP_REVNAT:
 	case KXP_MAP_STATS:
 	case KXP_MAP_MAGLEV: /* indexed by sp id (as many as frontends at most) */
 	case KXP_MAP_RR:
@@ -228,8 +276,8 @@ static uint32_t default_size(enum kxp_map_id id, const struct kxp_dp_opts *o)
 		return fe;
 	case KXP_MAP_MEMBER:
 		return opt_or(o->max_slots, KXP_DEF_MAX_SLOTS); /* one per slot */
-	case KXP_MAP_BACKEND:
-		return opt_or(o->max_backends, KXP_DEF_MAX_BACKENDS);
+	case KXP_MAP_BACKEND: /* an array by id, ids start at 1 */
+		return opt_or(o->max_backends, KXP_DEF_MAX_BACKENDS) + 1;
 	case KXP_MAP_SLOT:
 		return opt_or(o->max_slots, KXP_DEF_MAX_SLOTS);
 	case KXP_MAP_CT:
@@ -443,6 +491,15 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 		set_err(o, "kxp_maglev: cannot set its inner map template: %s", strerror(-err));
 		goto fail;
 	}
+	if (!o->no_pin && !o->trace) {
+		err = migrate_pins(dp);
+		if (err < 0) {
+			set_err(o, "instance %s: cannot migrate pinned maps of an older layout: %s", dp->instance,
+				strerror(-err));
+			goto fail;
+		}
+		dp->migrated_from = err;
+	}
 	for (i = 0; i < KXP_MAP__COUNT; i++) {
 		struct bpf_map *map = bpf_object__find_map_by_name(dp->tc->obj, map_desc[i].name);
 		int fd = -ENOENT;
@@ -495,6 +552,7 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 
 		dp->map_fd[i] = bpf_map__fd(tm);
 		dp->map_max[i] = bpf_map__max_entries(tm);
+		dp->created[i] = !reused[i];
 	}
 	dp->hint_seed_ct = reused[KXP_MAP_CT] && !reused[KXP_MAP_HINT] && !o->trace;
 

@@ -568,6 +568,18 @@ static int load_revnat(struct kxp_wcache *wc, const void *k, const void *v)
 	return ht_put(&wc->revnat, *(const uint32_t *)k, v) ? 0 : -ENOMEM;
 }
 
+/* kxp_backend4 and kxp_revnat4 are arrays by id: kxp_array_walk hands over
+ * the ids in use. */
+static int load_be_id(void *wc, uint32_t id, const void *v)
+{
+	return load_be(wc, &id, v);
+}
+
+static int load_revnat_id(void *wc, uint32_t id, const void *v)
+{
+	return load_revnat(wc, &id, v);
+}
+
 static int load_nodeip(struct kxp_wcache *wc, const void *k, const void *v)
 {
 	return ht_put(&wc->nodeip, *(const uint32_t *)k, v) ? 0 : -ENOMEM;
@@ -709,9 +721,10 @@ static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 	if (!err)
 		err = map_walk(dp->map_fd[KXP_MAP_SLOT], sizeof(struct kxp_slot_key), 4, load_slot, wc);
 	if (!err)
-		err = map_walk(dp->map_fd[KXP_MAP_BACKEND], 4, sizeof(struct kxp_backend), load_be, wc);
+		/* (an array this open created holds zeros only: nothing to read) */
+		err = dp->created[KXP_MAP_BACKEND] ? 0 : kxp_array_walk(dp->map_fd[KXP_MAP_BACKEND], load_be_id, wc);
 	if (!err)
-		err = map_walk(dp->map_fd[KXP_MAP_REVNAT], 4, sizeof(struct kxp_revnat), load_revnat, wc);
+		err = dp->created[KXP_MAP_REVNAT] ? 0 : kxp_array_walk(dp->map_fd[KXP_MAP_REVNAT], load_revnat_id, wc);
 	if (!err)
 		err = map_walk(dp->map_fd[KXP_MAP_NODEIP], 4, sizeof(struct kxp_nodeip), load_nodeip, wc);
 	if (!err)
@@ -724,6 +737,8 @@ static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 		err = map_walk(dp->map_fd[KXP_MAP_SPNAME], 4, sizeof(struct kxp_spname), load_spname, wc);
 	if (!err)
 		err = load_maglev(dp, wc);
+	/* from the first apply on, the maps hold what the writer wrote */
+	memset(dp->created, 0, sizeof(dp->created));
 	if (err) {
 		kxp_wcache_free(wc);
 		return err;
@@ -848,10 +863,16 @@ static int upd(struct apply_ctx *c, enum kxp_map_id id, const void *k, const voi
 	return errno == E2BIG ? -ENOSPC : -errno;
 }
 
+/* An array by id (kxp_backend4, kxp_revnat4) has no deletes: its entry is
+ * zeroed, which the programs and listings read as "id unused". */
 static int del(struct apply_ctx *c, enum kxp_map_id id, const void *k)
 {
+	static const uint8_t zero[64];
+
 	c->st->writes++;
 	c->st->syscalls++;
+	if (id == KXP_MAP_BACKEND || id == KXP_MAP_REVNAT)
+		return bpf_map_update_elem(c->dp->map_fd[id], k, zero, BPF_EXIST) ? -errno : 0;
 	if (bpf_map_delete_elem(c->dp->map_fd[id], k) == 0 || errno == ENOENT)
 		return 0;
 	return -errno;
@@ -1059,7 +1080,7 @@ static int ids_rebuild(struct kxp_dp *dp, struct kxp_wcache *wc)
 {
 	ids_reset(&wc->fe_ids, dp->map_max[KXP_MAP_STATS] ? dp->map_max[KXP_MAP_STATS] - 1 : 0);
 	ids_reset(&wc->sp_ids, dp->map_max[KXP_MAP_SVC]);
-	ids_reset(&wc->be_ids, dp->map_max[KXP_MAP_BACKEND]);
+	ids_reset(&wc->be_ids, dp->map_max[KXP_MAP_BACKEND] ? dp->map_max[KXP_MAP_BACKEND] - 1 : 0); /* ids from 1 */
 	ht_for_each(&wc->svc, i) {
 		const struct kxp_svc_val *v = ht_val(&wc->svc, i);
 
