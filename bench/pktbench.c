@@ -575,7 +575,7 @@ static void run_point(unsigned long n_svc, const struct floor_progs *fl, FILE *m
 			ast0 = ast;
 			svc_entries = map_count(kxp_dp_map_fd(dp, KXP_MAP_SVC), sizeof(struct kxp_svc_key));
 			be_entries = (size_t)kxp_map_count(kxp_dp_map_fd(dp, KXP_MAP_BACKEND));
-			slot_entries = map_count(kxp_dp_map_fd(dp, KXP_MAP_SLOT), sizeof(struct kxp_slot_key));
+			slot_entries = (size_t)kxp_map_count(kxp_dp_map_fd(dp, KXP_MAP_SLOT));
 		}
 		progress("N=%lu rep %d/%d: open %.1f ms, apply %.1f ms%s", n_svc, r + 1, reps, open_ms[r],
 			 apply_ms[r], err ? " (apply failed)" : "");

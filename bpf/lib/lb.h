@@ -101,10 +101,9 @@ static __always_inline __u32 kxp_rr_next(__u32 sp_id)
 static __always_inline int kxp_lb_pick(const struct kxp_svc_val *set, const struct kxp_flow4 *tuple, __be32 client,
 				       struct kxp_dec *d)
 {
-	struct kxp_slot_key sk = { .sp_id = set->sp_id };
 	bool aff = (set->flags & KXP_SVC_F_AFFINITY) && set->affinity_timeout;
 	struct kxp_config *cfg;
-	__u32 zero = 0, id = 0, *sid;
+	__u32 zero = 0, id = 0, slot, *sid;
 	__u64 now = 0;
 
 	if (!set->count)
@@ -123,11 +122,12 @@ static __always_inline int kxp_lb_pick(const struct kxp_svc_val *set, const stru
 	}
 	if (!id) {
 		if (set->algo == KXP_ALGO_RR)
-			sk.slot = kxp_rr_next(set->sp_id) % set->count;
+			slot = kxp_rr_next(set->sp_id) % set->count;
 		else
-			sk.slot = bpf_get_prandom_u32() % set->count;
-		sid = bpf_map_lookup_elem(&kxp_slot, &sk);
-		if (!sid)
+			slot = bpf_get_prandom_u32() % set->count;
+		slot += set->base; /* the set's range of the one slot array */
+		sid = bpf_map_lookup_elem(&kxp_slot, &slot);
+		if (!sid || !*sid)
 			return -1;
 		id = *sid;
 	}

@@ -23,13 +23,12 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } kxp_svc4 SEC(".maps");
 
-/* Backend slots of a set: {sp_id, slot} -> backend id; slots 0..count-1 are valid. */
+/* Backend slots: one array; a set's are [base, base + count) (abi.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KXP_DEF_MAX_SLOTS);
-	__type(key, struct kxp_slot_key);
+	__type(key, __u32);
 	__type(value, __u32);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 } kxp_slot SEC(".maps");
 
 /* Backends: an array by id -> {addr, port, proto, flags}; addr 0 = no

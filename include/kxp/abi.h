@@ -12,8 +12,10 @@
  * but the flow state, which the writer then fills from scratch), those of a
  * newer one refused.
  *   1: the first layout.
- *   2: kxp_backend4 and kxp_revnat4 are arrays by id (were hashes). */
-#define KXP_LAYOUT_VERSION 2
+ *   2: kxp_backend4 and kxp_revnat4 are arrays by id (were hashes).
+ *   3: kxp_slot is one array; a set's slots are a range of it, which
+ *      kxp_svc_val.base starts (was a hash by {sp_id, slot}). */
+#define KXP_LAYOUT_VERSION 3
 
 /* Default sizes (all raisable at load time, see the loader). */
 #define KXP_DEF_MAX_FRONTENDS 65536   /* kxp_svc4 entries, fe ids, sp ids */
@@ -102,22 +104,21 @@ struct kxp_svc_key {
 
 struct kxp_svc_val {
 	__u32 fe_id;            /* frontend id: kxp_revnat4, kxp_stats, kxp_lbsr4 */
-	__u32 sp_id;            /* service-port set id: kxp_slot (and Maglev, affinity) */
-	__u16 count;            /* usable backends: slots 0..count-1 of sp_id */
+	__u32 sp_id;            /* service-port set id: Maglev, round robin, affinity, membership */
+	__u16 count;            /* usable backends: kxp_slot[base .. base + count - 1] */
 	__u16 flags;            /* KXP_SVC_F_* */
 	__u8 kind;              /* enum kxp_fe_kind */
 	__u8 algo;              /* enum kxp_algo */
 	__u16 pad;
 	__u32 affinity_timeout; /* seconds; 0 = no affinity */
-	__u32 reserved;
+	__u32 base;             /* the set's first slot in kxp_slot (its range, count long) */
 };
 
-/* ---- kxp_slot: {sp_id, slot} -> backend id -------------------------------- */
-struct kxp_slot_key {
-	__u32 sp_id;
-	__u32 slot;
-};
-/* value: __u32 backend id */
+/* ---- kxp_slot: array, slot index -> backend id ----------------------------- */
+/* A set's slots are the range [base, base + count) its frontends name; 0 =
+ * an unused slot. The writer moves a set that outgrows its range to a new
+ * one and reuses a freed range only in a later apply, so a packet that read
+ * a frontend before the move still finds that set's backends there. */
 
 /* ---- kxp_backend4: array, backend id -> address (addr 0: id unused) ------- */
 #define KXP_BE_F_LOCAL (1u << 0)       /* endpoint's nodeName is this node */
@@ -486,7 +487,6 @@ struct kxp_spname {
 #define KXP_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " layout changed: bump KXP_LAYOUT_VERSION")
 KXP_ASSERT_SIZE(struct kxp_svc_key, 8);
 KXP_ASSERT_SIZE(struct kxp_svc_val, 24);
-KXP_ASSERT_SIZE(struct kxp_slot_key, 8);
 KXP_ASSERT_SIZE(struct kxp_backend, 8);
 KXP_ASSERT_SIZE(struct kxp_revnat, 8);
 KXP_ASSERT_SIZE(struct kxp_flow4, 16);
@@ -512,5 +512,6 @@ _Static_assert(__builtin_offsetof(struct kxp_config, maglev_m) == 152, "kxp_conf
 _Static_assert(__builtin_offsetof(struct kxp_config, hints) == 164, "kxp_config layout");
 _Static_assert(__builtin_offsetof(struct kxp_ct_val, created) == 24, "kxp_ct_val timestamps must be 8-aligned");
 _Static_assert(__builtin_offsetof(struct kxp_svc_val, affinity_timeout) == 16, "kxp_svc_val layout");
+_Static_assert(__builtin_offsetof(struct kxp_svc_val, base) == 20, "kxp_svc_val layout");
 
 #endif /* KXP_ABI_H */

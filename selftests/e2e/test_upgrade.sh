@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 kxe_init upgrade 200
 
 FAKE=$KXE_BUILD/kxp-fake-apiserver
-CUR=2 # KXP_LAYOUT_VERSION
+CUR=3 # KXP_LAYOUT_VERSION
 API= CTRL= AGENT_PID=
 
 upgrade_cleanup()

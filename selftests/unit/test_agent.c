@@ -259,9 +259,8 @@ static char **dump(const struct kxp_dp *dp, size_t *n)
 		off = snprintf(line, sizeof(line), "%08x:%u/%u/%u f=%x k=%u a=%u t=%u n=%u:", k.addr, k.port, k.proto,
 			       k.scope, v.flags, v.kind, v.algo, v.affinity_timeout, v.count);
 		for (uint32_t s = 0; s < v.count && off < (int)sizeof(line) - 64; s++) {
-			struct kxp_slot_key sk = { .sp_id = v.sp_id, .slot = s };
+			uint32_t sk = v.base + s, id = 0;
 			struct kxp_backend b = {};
-			uint32_t id = 0;
 
 			bpf_map_lookup_elem(lfd, &sk, &id);
 			bpf_map_lookup_elem(bfd, &id, &b);

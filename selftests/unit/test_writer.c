@@ -92,14 +92,26 @@ static bool svc_get(const struct kxp_dp *dp, const char *addr, uint16_t port, ui
 	return bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_SVC), &k, v) == 0;
 }
 
-/* Backend id at slot i of set sp, 0 if absent. */
+/* Backend id at slot i of set sp (in the range a frontend of sp names), 0
+ * if absent or no frontend names sp. */
 static uint32_t slot_get(const struct kxp_dp *dp, uint32_t sp, uint32_t i)
 {
-	struct kxp_slot_key k = { .sp_id = sp, .slot = i };
-	uint32_t id = 0;
+	int fd = kxp_dp_map_fd(dp, KXP_MAP_SVC);
+	struct kxp_svc_key k, nk;
+	struct kxp_svc_val v;
+	uint32_t id = 0, idx;
+	void *prev = NULL;
 
-	bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_SLOT), &k, &id);
-	return id;
+	while (bpf_map_get_next_key(fd, prev, &nk) == 0) {
+		k = nk;
+		prev = &k;
+		if (bpf_map_lookup_elem(fd, &k, &v) || v.sp_id != sp)
+			continue;
+		idx = v.base + i;
+		bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_SLOT), &idx, &id);
+		return id;
+	}
+	return 0;
 }
 
 static bool be_get(const struct kxp_dp *dp, uint32_t id, struct kxp_backend *b)
@@ -217,6 +229,83 @@ KXP_TEST(writer_second_apply_writes_nothing)
 	ASSERT_EQ(st.slots_written + st.slots_removed, 0, "slot changes");
 	ASSERT_EQ(st.nodeips_changed, 0, "nodeip changes");
 	ASSERT_EQ(st.config_changed, false, "config change");
+out:
+	kxp_dp_close(dp);
+}
+
+/* A set that outgrows its range of kxp_slot moves to a new one: every
+ * frontend of the set names it, the old range is zeroed, and it is reused
+ * only from the next apply on (a packet may still read it meanwhile). */
+KXP_TEST(writer_set_outgrows_its_range)
+{
+	struct kxp_d_backend big[9], one[1] = { { ip("10.0.2.1"), 9090, TCP, 0 } };
+	struct kxp_d_set sets[3];
+	struct kxp_d_frontend fe[5];
+	struct kxp_svc_val cip, np, dns, other;
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct fixture f;
+	uint32_t old_base;
+
+	if (!need_root())
+		return;
+	fixture_init(&f);
+	for (int i = 0; i < 9; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "10.0.1.%d", 10 + i);
+		big[i] = (struct kxp_d_backend){ ip(a), 8080, TCP, 0 };
+	}
+	memcpy(sets, f.sets, sizeof(f.sets));
+	memcpy(fe, f.fe, sizeof(f.fe));
+	sets[0].be = big;
+	sets[0].n_be = 2;
+	f.d.sets = sets;
+	f.d.fe = fe;
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true }), "open"))
+		return;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply 1"))
+		goto out;
+	svc_get(dp, "10.96.0.10", 80, TCP, 0, &cip);
+	old_base = cip.base;
+
+	sets[0].n_be = 9; /* more than its range holds (2 and room for 4) */
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 2"))
+		goto out;
+	svc_get(dp, "10.96.0.10", 80, TCP, 0, &cip);
+	svc_get(dp, "192.168.1.1", 30080, TCP, 0, &np);
+	svc_get(dp, "10.96.0.53", 53, UDP, 0, &dns);
+	ASSERT_NE(cip.base, old_base, "moved");
+	ASSERT_EQ(cip.count, 9, "count");
+	ASSERT_EQ(np.base, cip.base, "the NodePort names the same range");
+	ASSERT_EQ(np.count, 9, "NodePort count");
+	ASSERT_TRUE(cip.base + 9 <= dns.base || dns.base + dns.count <= cip.base, "no overlap with dns's range");
+	for (uint32_t i = 0; i < 9; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "10.0.1.%u", 10 + i);
+		ASSERT_TRUE(be_at(dp, cip.sp_id, i, a, 8080), "slot of the moved set");
+	}
+	ASSERT_EQ(st.slots_written, 9, "the whole set written to its new range");
+	ASSERT_EQ(st.slots_removed, 2, "the old range zeroed");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SLOT), 9 + 1, "slot entries: web's 9 and dns's 1, nothing left behind");
+
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 3 (the same)"))
+		goto out;
+	ASSERT_EQ(st.writes, 0, "nothing to write: the mirror followed the move");
+
+	/* a new one-backend set: the old range is free again */
+	sets[2] = (struct kxp_d_set){ .key = "default/other:x/TCP:cluster", .be = one, .n_be = 1 };
+	fe[4] = (struct kxp_d_frontend){ .addr = ip("10.96.0.20"), .port = 9090, .proto = TCP, .kind = KXP_FE_CLUSTERIP,
+					 .set = 2, .svc = "default/other", .port_name = "x" };
+	f.d.n_sets = 3;
+	f.d.n_fe = 5;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 4"))
+		goto out;
+	svc_get(dp, "10.96.0.20", 9090, TCP, 0, &other);
+	ASSERT_EQ(other.base, old_base, "the range freed two applies ago is reused");
+	ASSERT_TRUE(be_at(dp, other.sp_id, 0, "10.0.2.1", 9090), "its backend");
+	ASSERT_EQ(map_count(dp, KXP_MAP_SLOT), 9 + 1 + 1, "slot entries");
 out:
 	kxp_dp_close(dp);
 }

@@ -338,12 +338,11 @@ int cmd_svc(int argc, char **argv)
 		add_flags(fl, flags, sizeof(flags), v->flags, svc_flag_names,
 			  sizeof(svc_flag_names) / sizeof(svc_flag_names[0]));
 		for (uint32_t j = 0; bes && j < v->count; j++) {
-			struct kxp_slot_key sk = { .sp_id = v->sp_id, .slot = j };
+			__u32 idx = v->base + j, id;
 			struct kxp_backend b;
-			__u32 id;
 
-			if (bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_SLOT), &sk, &id) ||
-			    bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_BACKEND), &id, &b)) {
+			if (bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_SLOT), &idx, &id) || !id ||
+			    bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_BACKEND), &id, &b) || !b.addr) {
 				cJSON_AddItemToArray(bes, cJSON_CreateNull()); /* slot or backend missing */
 				continue;
 			}

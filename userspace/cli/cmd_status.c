@@ -152,8 +152,8 @@ static int instance_out(const char *instance, const struct kxp_caps *c, cJSON *d
 			continue;
 		hash = info.type == BPF_MAP_TYPE_HASH || info.type == BPF_MAP_TYPE_LRU_HASH ||
 		       info.type == BPF_MAP_TYPE_LPM_TRIE;
-		/* arrays are always full, except those by id (an unused id is zero) */
-		cnt = hash || i == KXP_MAP_BACKEND || i == KXP_MAP_REVNAT ? kxp_map_count(fd) : -1;
+		/* arrays are always full, except those by id and kxp_slot (unused = 0) */
+		cnt = hash || i == KXP_MAP_BACKEND || i == KXP_MAP_REVNAT || i == KXP_MAP_SLOT ? kxp_map_count(fd) : -1;
 		if (arr) {
 			cJSON *o = cJSON_CreateObject();
 

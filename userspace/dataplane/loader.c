@@ -42,7 +42,7 @@ static const struct {
 	bool flows;
 } map_desc[KXP_MAP__COUNT] = {
 	[KXP_MAP_SVC] = { KXP_PIN_SVC, BPF_MAP_TYPE_HASH, sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val) },
-	[KXP_MAP_SLOT] = { KXP_PIN_SLOT, BPF_MAP_TYPE_HASH, sizeof(struct kxp_slot_key), sizeof(__u32) },
+	[KXP_MAP_SLOT] = { KXP_PIN_SLOT, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(__u32) },
 	[KXP_MAP_BACKEND] = { KXP_PIN_BACKEND, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_backend) },
 	[KXP_MAP_REVNAT] = { KXP_PIN_REVNAT, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_revnat) },
 	[KXP_MAP_CT] = { KXP_PIN_CT, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_flow4), sizeof(struct kxp_ct_val), true },

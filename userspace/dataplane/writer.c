@@ -293,10 +293,114 @@ static uint32_t ids_alloc(struct idset *s)
 /* ---- the mirror of the maps ----------------------------------------------- */
 
 struct slots {
-	uint32_t n;   /* highest present slot + 1 */
-	uint32_t cap; /* entries allocated in be */
-	uint32_t *be; /* backend id per slot, 0 = absent */
+	uint32_t n;    /* highest present slot + 1 */
+	uint32_t cap;  /* entries allocated in be */
+	uint32_t *be;  /* backend id per slot, 0 = absent */
+	uint32_t base; /* the set's range of kxp_slot: [base, base + len) */
+	uint32_t len;
 };
+
+/* The free ranges of kxp_slot (an array): sorted by base, coalesced. A
+ * range freed by an apply (its set moved or went away) waits in pending
+ * until the next apply starts: a packet that read a frontend just before
+ * the move may still read the old range, which must not hold another set's
+ * backends by then (it is zeroed once no frontend names it). */
+struct range {
+	uint32_t base, len;
+};
+
+struct ranges {
+	struct range *free, *pending;
+	size_t n_free, cap_free, n_pending, cap_pending;
+};
+
+static int range_push(struct range **v, size_t *n, size_t *cap, size_t at, struct range r)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		struct range *nv = realloc(*v, c * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	memmove(*v + at + 1, *v + at, (*n - at) * sizeof(**v));
+	(*v)[at] = r;
+	(*n)++;
+	return 0;
+}
+
+/* Give [base, base + len) to the free list, merged with its neighbours. */
+static int ranges_put(struct ranges *rg, uint32_t base, uint32_t len)
+{
+	size_t lo = 0, hi = rg->n_free;
+	struct range *f;
+
+	if (!len)
+		return 0;
+	while (lo < hi) { /* the first free range after base */
+		size_t mid = (lo + hi) / 2;
+
+		if (rg->free[mid].base < base)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	f = rg->free;
+	if (lo > 0 && f[lo - 1].base + f[lo - 1].len == base) {
+		f[lo - 1].len += len;
+		if (lo < rg->n_free && base + len == f[lo].base) {
+			f[lo - 1].len += f[lo].len;
+			memmove(f + lo, f + lo + 1, (rg->n_free - lo - 1) * sizeof(*f));
+			rg->n_free--;
+		}
+		return 0;
+	}
+	if (lo < rg->n_free && base + len == f[lo].base) {
+		f[lo].base = base;
+		f[lo].len += len;
+		return 0;
+	}
+	return range_push(&rg->free, &rg->n_free, &rg->cap_free, lo, (struct range){ base, len });
+}
+
+/* A range of len slots (first fit); -ENOSPC when no free range is as long. */
+static int ranges_get(struct ranges *rg, uint32_t len, uint32_t *base)
+{
+	for (size_t i = 0; i < rg->n_free; i++) {
+		struct range *f = &rg->free[i];
+
+		if (f->len < len)
+			continue;
+		*base = f->base;
+		f->base += len;
+		f->len -= len;
+		if (!f->len) {
+			memmove(f, f + 1, (rg->n_free - i - 1) * sizeof(*f));
+			rg->n_free--;
+		}
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+static int ranges_free_later(struct ranges *rg, uint32_t base, uint32_t len)
+{
+	if (!len)
+		return 0;
+	return range_push(&rg->pending, &rg->n_pending, &rg->cap_pending, rg->n_pending, (struct range){ base, len });
+}
+
+/* At the start of an apply: what the previous ones freed becomes free. */
+static int ranges_release(struct ranges *rg)
+{
+	for (size_t i = 0; i < rg->n_pending; i++)
+		if (ranges_put(rg, rg->pending[i].base, rg->pending[i].len))
+			return -ENOMEM;
+	rg->n_pending = 0;
+	return 0;
+}
 
 /* Which Service wrote a frontend: the per-service apply touches only the
  * entries of that Service (the maps do not record it; a full apply does). */
@@ -331,6 +435,7 @@ struct kxp_wcache {
 	struct htab member;  /* sp_id << 32 | backend id -> 1 (kxp_member4 entries) */
 	struct htab spname;  /* sp_id -> fnv64 of the set key in kxp_spname */
 	uint32_t nobatch;    /* bit per enum kxp_map_id: no BPF_MAP_UPDATE_BATCH there */
+	struct ranges rg;    /* free ranges of kxp_slot */
 };
 
 static uint64_t svc_k(const struct kxp_svc_key *k)
@@ -465,6 +570,8 @@ void kxp_wcache_free(struct kxp_wcache *wc)
 	free(wc->sp_ids.w);
 	free(wc->be_ids.w);
 	ht_for_each(&wc->slots, i) free(((struct slots *)ht_val(&wc->slots, i))->be);
+	free(wc->rg.free);
+	free(wc->rg.pending);
 	ht_free(&wc->svc);
 	ht_free(&wc->slots);
 	ht_free(&wc->be);
@@ -543,14 +650,75 @@ static int load_svc(struct kxp_wcache *wc, const void *k, const void *v)
 	return ht_put(&wc->svc, svc_k(k), v) ? 0 : -ENOMEM;
 }
 
-static int load_slot(struct kxp_wcache *wc, const void *k, const void *v)
-{
-	const struct kxp_slot_key *sk = k;
+struct slot_read {
+	uint32_t *all;
+	uint32_t max;
+};
 
-	/* a slot beyond any sane set size is garbage we cannot index: ignore */
-	if (sk->slot > KXP_MAX_SET_BACKENDS * 2)
-		return 0;
-	return slots_set(wc, sk->sp_id, sk->slot, *(const uint32_t *)v, 0);
+static int slot_read_one(void *ctx, uint32_t i, const void *v)
+{
+	struct slot_read *r = ctx;
+
+	if (i < r->max)
+		r->all[i] = *(const uint32_t *)v;
+	return 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+/* The sets' slots from the frontends that name them ({sp_id, base, count})
+ * and the slot array; the free ranges are what no frontend names. */
+static int load_slots(struct kxp_dp *dp, struct kxp_wcache *wc)
+{
+	uint32_t max = dp->map_max[KXP_MAP_SLOT], end = 0;
+	struct slot_read r = { .max = max };
+	struct range *used = calloc(wc->svc.n + 1, sizeof(*used));
+	size_t n_used = 0;
+	int err = 0;
+
+	if (!used)
+		return -ENOMEM;
+	/* (an array this open created holds zeros only: nothing to read) */
+	if (!dp->created[KXP_MAP_SLOT] && wc->svc.n) {
+		r.all = calloc(max ? max : 1, sizeof(*r.all));
+		err = r.all ? kxp_array_walk(dp->map_fd[KXP_MAP_SLOT], slot_read_one, &r) : -ENOMEM;
+	}
+	ht_for_each(&wc->svc, i) {
+		const struct kxp_svc_val *v = ht_val(&wc->svc, i);
+		struct slots *s;
+
+		if (err || !v->sp_id || !v->count || v->base >= max || v->count > max - v->base)
+			continue; /* (a range beyond the array is garbage nothing can index) */
+		used[n_used++] = (struct range){ v->base, v->count };
+		if (ht_get(&wc->slots, v->sp_id))
+			continue;
+		for (uint32_t j = 0; j < v->count && !err; j++)
+			err = slots_set(wc, v->sp_id, j, r.all ? r.all[v->base + j] : 0, v->count);
+		s = ht_get(&wc->slots, v->sp_id);
+		if (s) {
+			s->base = v->base;
+			s->len = v->count;
+		}
+	}
+	free(r.all);
+	/* every range a frontend names is in use, even one its set's mirror
+	 * does not hold (frontends of one set left apart by a failed apply) */
+	qsort(used, n_used, sizeof(*used), range_cmp);
+	for (size_t i = 0; i < n_used && !err; i++) {
+		if (used[i].base > end)
+			err = ranges_put(&wc->rg, end, used[i].base - end);
+		if (used[i].base + used[i].len > end)
+			end = used[i].base + used[i].len;
+	}
+	if (!err && end < max)
+		err = ranges_put(&wc->rg, end, max - end);
+	free(used);
+	return err;
 }
 
 static int load_be(struct kxp_wcache *wc, const void *k, const void *v)
@@ -719,7 +887,7 @@ static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 	wc->spname.vsize = sizeof(uint64_t);
 	err = map_walk(dp->map_fd[KXP_MAP_SVC], sizeof(struct kxp_svc_key), sizeof(struct kxp_svc_val), load_svc, wc);
 	if (!err)
-		err = map_walk(dp->map_fd[KXP_MAP_SLOT], sizeof(struct kxp_slot_key), 4, load_slot, wc);
+		err = load_slots(dp, wc);
 	if (!err)
 		/* (an array this open created holds zeros only: nothing to read) */
 		err = dp->created[KXP_MAP_BACKEND] ? 0 : kxp_array_walk(dp->map_fd[KXP_MAP_BACKEND], load_be_id, wc);
@@ -757,6 +925,10 @@ struct wset {
 	uint32_t eff_n;  /* slots actually written (n unless a map filled up) */
 	uint32_t *be;    /* backend ids in slot order */
 	uint32_t *old_be, n_old; /* the slot list before this apply */
+	uint32_t base, len; /* its range of kxp_slot */
+	uint32_t old_base;  /* the range it moved from (moved) */
+	uint32_t old_len;
+	bool moved;
 	bool slot_failed;
 	int mg_fd;       /* new Maglev table waiting for the outer map, or -1 */
 	uint64_t mg_fp;  /* its fingerprint */
@@ -863,15 +1035,15 @@ static int upd(struct apply_ctx *c, enum kxp_map_id id, const void *k, const voi
 	return errno == E2BIG ? -ENOSPC : -errno;
 }
 
-/* An array by id (kxp_backend4, kxp_revnat4) has no deletes: its entry is
- * zeroed, which the programs and listings read as "id unused". */
+/* An array by id (kxp_backend4, kxp_revnat4) and kxp_slot have no deletes:
+ * the entry is zeroed, which the programs and listings read as "unused". */
 static int del(struct apply_ctx *c, enum kxp_map_id id, const void *k)
 {
 	static const uint8_t zero[64];
 
 	c->st->writes++;
 	c->st->syscalls++;
-	if (id == KXP_MAP_BACKEND || id == KXP_MAP_REVNAT)
+	if (id == KXP_MAP_BACKEND || id == KXP_MAP_REVNAT || id == KXP_MAP_SLOT)
 		return bpf_map_update_elem(c->dp->map_fd[id], k, zero, BPF_EXIST) ? -errno : 0;
 	if (bpf_map_delete_elem(c->dp->map_fd[id], k) == 0 || errno == ENOENT)
 		return 0;
@@ -1678,18 +1850,50 @@ static int phase_shrink(struct apply_ctx *c)
 	return 0;
 }
 
-/* 2b. Slots of every set: rewrite what differs (a failed slot ends its
- * set there), then drop what is past the end. */
+/* Where a set's slots go. One that outgrows its range moves to a new one,
+ * with room to grow in place (a quarter more, and 2: a scale-up by one or
+ * two endpoints, the usual rolling update, writes one slot each); its
+ * frontends name the new range from phase 4 on, and the old one is zeroed
+ * after that (phase_moved_ranges) and reused from the next apply. Without a
+ * free range long enough the set keeps its range and the backends that fit,
+ * as a full map always did. */
+static void slots_place(struct apply_ctx *c, struct wset *w, const struct slots *old, const char *key)
+{
+	uint32_t have = old ? old->len : 0, len;
+
+	w->base = old ? old->base : 0;
+	w->len = have;
+	w->eff_n = w->n;
+	if (w->n <= have)
+		return;
+	len = w->n + w->n / 4 + 2;
+	if (len > KXP_MAX_SET_BACKENDS)
+		len = w->n;
+	if (!ranges_get(&c->wc->rg, len, &w->base) || (len != w->n && !ranges_get(&c->wc->rg, len = w->n, &w->base))) {
+		w->moved = old && old->len;
+		w->old_base = have ? old->base : 0;
+		w->old_len = have;
+		w->len = len;
+		return;
+	}
+	fail(c, -ENOSPC, "set %s: kxp_slot is full at slot %u", key, have);
+	w->slot_failed = true;
+	w->eff_n = have;
+}
+
+/* 2b. Slots of every set: rewrite what differs in place, or everything in
+ * a new range (a failed slot ends its set there), then drop what is past
+ * the end. */
 static int phase_slots(struct apply_ctx *c)
 {
 	const struct kxp_desired *d = c->d;
 	struct wq *q = &c->q;
 	int err;
 
-	wq_start(q, KXP_MAP_SLOT, sizeof(struct kxp_slot_key), sizeof(uint32_t));
+	wq_start(q, KXP_MAP_SLOT, sizeof(uint32_t), sizeof(uint32_t));
 	for (size_t s = 0; s < d->n_sets; s++) {
 		struct wset *w = &c->sets[s];
-		const struct slots *old;
+		struct slots *old;
 
 		if (!w->used)
 			continue;
@@ -1701,13 +1905,25 @@ static int phase_slots(struct apply_ctx *c)
 			memcpy(w->old_be, old->be, old->n * sizeof(*w->old_be));
 			w->n_old = old->n;
 		}
-		w->eff_n = w->n;
-		for (uint32_t i = 0; i < w->n; i++) {
-			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
+		slots_place(c, w, old, d->sets[s].key ? d->sets[s].key : "?");
+		if (w->moved || (!old && w->len)) {
+			/* the mirror follows the set to its new range */
+			if (!old) {
+				err = slots_set(c->wc, w->sp_id, 0, 0, w->n);
+				if (err)
+					return err;
+				old = ht_get(&c->wc->slots, w->sp_id);
+				old->n = 0;
+			}
+			old->base = w->base;
+			old->len = w->len;
+		}
+		for (uint32_t i = 0; i < w->eff_n; i++) {
+			uint32_t idx = w->base + i;
 
-			if (old && i < old->n && old->be[i] == w->be[i])
+			if (!w->moved && old && i < old->n && old->be[i] == w->be[i])
 				continue;
-			if (wq_push(q, &k, &w->be[i], (uint64_t)s << 32 | i))
+			if (wq_push(q, &idx, &w->be[i], (uint64_t)s << 32 | i))
 				return -ENOMEM;
 		}
 	}
@@ -1740,15 +1956,19 @@ static int phase_slots(struct apply_ctx *c)
 			continue;
 		old = ht_get(&c->wc->slots, w->sp_id);
 		for (uint32_t i = w->eff_n; old && i < old->n; i++) {
-			struct kxp_slot_key k = { .sp_id = w->sp_id, .slot = i };
+			uint32_t idx = old->base + i;
 
 			if (!old->be[i])
 				continue;
-			err = del(c, KXP_MAP_SLOT, &k);
-			if (err)
-				return err;
+			/* a moved set's new range is clean past eff_n: its old
+			 * range is zeroed after the frontends moved */
+			if (!w->moved) {
+				err = del(c, KXP_MAP_SLOT, &idx);
+				if (err)
+					return err;
+				c->st->slots_removed++;
+			}
 			slot_zero(c->wc, old, i);
-			c->st->slots_removed++;
 		}
 		if (old && old->n > w->eff_n)
 			old->n = w->eff_n;
@@ -1902,6 +2122,7 @@ static int phase_fe_ids_revnat(struct apply_ctx *c)
 
 			w->val.sp_id = c->sets[f->set].sp_id;
 			w->val.count = (uint16_t)c->sets[f->set].eff_n;
+			w->val.base = c->sets[f->set].base;
 			w->val.algo = ds->algo;
 			w->val.affinity_timeout = ds->affinity_timeout;
 		}
@@ -2041,6 +2262,33 @@ static int phase_frontends(struct apply_ctx *c)
 	return 0;
 }
 
+/* Sets that moved (phase_slots): their frontends name the new range now;
+ * the old one is zeroed and reused from the next apply on. */
+static int phase_moved_ranges(struct apply_ctx *c)
+{
+	int err;
+
+	for (size_t s = 0; s < c->d->n_sets; s++) {
+		struct wset *w = &c->sets[s];
+
+		if (!w->used || !w->moved)
+			continue;
+		for (uint32_t i = 0; i < w->n_old && i < w->old_len; i++) {
+			uint32_t idx = w->old_base + i;
+
+			if (!w->old_be[i])
+				continue;
+			err = del(c, KXP_MAP_SLOT, &idx);
+			if (err)
+				return err;
+			c->st->slots_removed++;
+		}
+		if (ranges_free_later(&c->wc->rg, w->old_base, w->old_len))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int phase_affinity(struct apply_ctx *c)
 {
 	return affinity_flush(c, &c->aff_off);
@@ -2132,7 +2380,7 @@ static int stale_sets_delete(struct apply_ctx *c, const struct htab *sp_live)
 			continue;
 		s = ht_get(&c->wc->slots, sp);
 		for (uint32_t j = 0; s && j < s->n; j++) {
-			struct kxp_slot_key k = { .sp_id = sp, .slot = j };
+			uint32_t k = s->base + j;
 
 			if (!s->be[j])
 				continue;
@@ -2145,6 +2393,8 @@ static int stale_sets_delete(struct apply_ctx *c, const struct htab *sp_live)
 			c->st->slots_removed++;
 		}
 		if (s) {
+			if (ranges_free_later(&c->wc->rg, s->base, s->len))
+				return -ENOMEM;
 			free(s->be);
 			ht_del(&c->wc->slots, sp);
 		}
@@ -2403,6 +2653,7 @@ static int (*const apply_phases[])(struct apply_ctx *c) = {
 	phase_fe_ids_revnat,
 	phase_lbsr,
 	phase_frontends,
+	phase_moved_ranges,
 	phase_affinity,
 	phase_stale_frontends,
 	phase_stale_sets,
@@ -2482,6 +2733,9 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 	c.fe_ids = &c.wc->fe_ids;
 	c.sp_ids = &c.wc->sp_ids;
 	c.be_ids = &c.wc->be_ids;
+	/* what earlier applies freed of kxp_slot: no packet reads it any more */
+	if (ranges_release(&c.wc->rg))
+		return -ENOMEM;
 
 	err = apply_scope(&c);
 	if (err == -ESTALE)
