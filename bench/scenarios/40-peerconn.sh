@@ -200,6 +200,8 @@ for n in "${NS_LIST[@]}"; do
 	awk -f "$GEN" -v fmt=yaml -v n="$n" -v e="$E" -v measured=1 -v pod="$POD1B_IP" >"$KXE_MANIFESTS/services.yaml"
 	SYNC_ARGS=()
 	[ $((n * E + 1024)) -gt 262144 ] && SYNC_ARGS=(--max-backends $((n * E + 1024)) --max-slots $((2 * n * E)))
+	# two frontends a service (port and wildcard) past the default 65,536
+	[ $((2 * n + 1024)) -gt 65536 ] && SYNC_ARGS+=(--max-frontends $((2 * n + 1024)))
 	# the peers' tables from nothing (previous point's removed first)
 	for t in iptables-legacy iptables-nft; do
 		for tb in nat filter; do n1 "$t" -w -t "$tb" -F; n1 "$t" -w -t "$tb" -X; done
