@@ -1599,11 +1599,12 @@ static int phase_alloc(struct apply_ctx *c)
 	const struct kxp_desired *d = c->d;
 
 	c->sets = calloc(d->n_sets + 1, sizeof(*c->sets));
+	/* before anything can fail: the cleanup closes every mg_fd >= 0 */
+	for (size_t s = 0; c->sets && s <= d->n_sets; s++)
+		c->sets[s].mg_fd = -1;
 	c->fes = calloc(d->n_fe + 1, sizeof(*c->fes));
 	if (!c->sets || !c->fes)
 		return -ENOMEM;
-	for (size_t s = 0; s < d->n_sets; s++)
-		c->sets[s].mg_fd = -1;
 
 	/* A full apply knows how much it will hold: size the tables once. */
 	if (!c->only) {
