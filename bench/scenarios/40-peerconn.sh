@@ -66,10 +66,11 @@ CG=$cg_root/kxp-bench-peerconn-$$
 mkdir "$CG" || die "cannot create $CG"
 peerconn_cleanup()
 {
-	local pid
+	local rc=$? pid i
 	for pid in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill "$pid" 2>/dev/null; done
-	kxe_cleanup
-	rmdir "$CG" 2>/dev/null
+	for i in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
+	(exit $rc)
+	kxe_cleanup # exits
 }
 trap peerconn_cleanup EXIT
 
