@@ -237,22 +237,6 @@ static void build_desired(struct bench_desired *st, unsigned long n)
 }
 
 /* ---- map helpers ----------------------------------------------------------- */
-static size_t map_count(int fd, size_t key_size)
-{
-	uint8_t k[64], next[64];
-	size_t n = 0;
-	void *prev = NULL;
-
-	if (fd < 0 || key_size > sizeof(k))
-		return 0;
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		memcpy(k, next, key_size);
-		prev = k;
-		n++;
-	}
-	return n;
-}
-
 static const char *retval_name(enum prog_kind k, uint32_t rv)
 {
 	static char buf[24];
@@ -573,7 +557,7 @@ static void run_point(unsigned long n_svc, const struct floor_progs *fl, FILE *m
 		noop_ms[r] = (now_ns() - t0) / 1e6;
 		if (r == 0) {
 			ast0 = ast;
-			svc_entries = map_count(kxp_dp_map_fd(dp, KXP_MAP_SVC), sizeof(struct kxp_svc_key));
+			svc_entries = (size_t)kxp_map_count(kxp_dp_map_fd(dp, KXP_MAP_SVC));
 			be_entries = (size_t)kxp_map_count(kxp_dp_map_fd(dp, KXP_MAP_BACKEND));
 			slot_entries = (size_t)kxp_map_count(kxp_dp_map_fd(dp, KXP_MAP_SLOT));
 		}

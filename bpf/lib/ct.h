@@ -214,7 +214,7 @@ static __always_inline void kxp_ct_reverse(const struct kxp_pkt *p, const struct
  * written. The REPLY entry follows the FWD entry (no reply can exist before
  * the first packet has been forwarded), except for a masqueraded flow,
  * whose REPLY entry is its SNAT port claim, written first (lib/snat.h):
- * `rev` is NULL then. */
+ * `reply` is false then. */
 static __always_inline int kxp_ct_create(const struct kxp_pkt *p, struct kxp_ct_val *fwd, bool reply,
 					 bool replace)
 {

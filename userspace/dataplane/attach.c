@@ -552,10 +552,6 @@ static int unpin_dir(const char *instance)
 
 /* ---- socket hooks on a cgroup ------------------------------------------ */
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
-
 static const struct {
 	const char *name; /* program name as the kernel keeps it (<= 15 chars) */
 	enum bpf_attach_type type;
@@ -719,19 +715,6 @@ static int cg_open(const char *path)
 	return fd;
 }
 
-static int netns_cookie(uint64_t *out)
-{
-	socklen_t len = sizeof(*out);
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, out, &len))
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 int kxp_dp_attach_sock(struct kxp_dp *dp, const char *cgroup, int mode)
 {
 	struct kxp_sock_cfg sc = { .mode = (uint32_t)mode };
@@ -758,7 +741,7 @@ int kxp_dp_attach_sock(struct kxp_dp *dp, const char *cgroup, int mode)
 		 * (lib/sock.h): TC never sees the node's own connections, so
 		 * they must be translated at the socket whatever else is. */
 		if (kxp_probe()->have[KXP_CAP_SO_NETNS_COOKIE])
-			err = netns_cookie(&cookie);
+			err = kxp_netns_cookie(&cookie);
 		if (err)
 			goto out;
 		sc.netns_cookie = cookie;

@@ -131,19 +131,22 @@ static bool probe_attach(enum bpf_prog_type type, enum bpf_attach_type att)
 	return try_load(type, att, insns, 2, NULL, 0) == 0;
 }
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
 /* SO_NETNS_COOKIE (5.14): how kxp tells the node's sockets from pods'. */
-static bool probe_netns_cookie(void)
+int kxp_netns_cookie(uint64_t *out)
 {
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	uint64_t cookie;
-	socklen_t len = sizeof(cookie);
-	bool ok;
+	socklen_t len = sizeof(*out);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
 
 	if (fd < 0)
-		return false;
-	ok = !getsockopt(fd, SOL_SOCKET, 71 /* SO_NETNS_COOKIE */, &cookie, &len);
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, out, &len))
+		err = -errno;
 	close(fd);
-	return ok;
+	return err;
 }
 
 /* Test overrides: capabilities named in var are reported as `to`. */
@@ -210,7 +213,11 @@ const struct kxp_caps *kxp_probe(void)
 								    BPF_CGROUP_INET4_CONNECT, BPF_FUNC_set_retval);
 		}
 	}
-	c.have[KXP_CAP_SO_NETNS_COOKIE] = probe_netns_cookie();
+	{
+		uint64_t cookie;
+
+		c.have[KXP_CAP_SO_NETNS_COOKIE] = kxp_netns_cookie(&cookie) == 0;
+	}
 	c.have[KXP_CAP_BTF_VMLINUX] = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
 	apply_override(&c, "KXP_PROBE_DENY", false);
 	apply_override(&c, "KXP_PROBE_FORCE", true);

@@ -84,6 +84,9 @@ const char *kxp_cap_need_name(enum kxp_cap_need need);
  * reports them missing, so tests exercise the fallbacks on any kernel;
  * KXP_PROBE_FORCE reports them present (tests of a refused load). */
 const struct kxp_caps *kxp_probe(void);
+/* The cookie of the calling thread's network namespace (SO_NETNS_COOKIE,
+ * 5.14); -errno where the kernel has no such option. */
+int kxp_netns_cookie(uint64_t *out);
 /* KXP_FEAT_* bits (include/kxp/abi.h) for the objects' kxp_features. */
 uint32_t kxp_caps_features(const struct kxp_caps *c);
 /* The first missing capability of a need, or -1. */

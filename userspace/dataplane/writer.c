@@ -587,17 +587,20 @@ void kxp_wcache_free(struct kxp_wcache *wc)
 
 /* want: the set's size when known (a set's slots are written in order:
  * one allocation instead of one per slot), else 0. */
+/* The mirror of set sp, created empty when absent; NULL on ENOMEM. */
+static struct slots *slots_of(struct kxp_wcache *wc, uint32_t sp)
+{
+	struct slots *s = ht_get(&wc->slots, sp), z = {};
+
+	return s ? s : ht_put(&wc->slots, sp, &z);
+}
+
 static int slots_set(struct kxp_wcache *wc, uint32_t sp, uint32_t slot, uint32_t be, uint32_t want)
 {
-	struct slots *s = ht_get(&wc->slots, sp);
+	struct slots *s = slots_of(wc, sp);
 
-	if (!s) {
-		struct slots z = {};
-
-		s = ht_put(&wc->slots, sp, &z);
-		if (!s)
-			return -ENOMEM;
-	}
+	if (!s)
+		return -ENOMEM;
 	if (slot >= s->cap) {
 		uint32_t cap = want > slot ? want : slot + 1;
 		uint32_t *b = realloc(s->be, cap * sizeof(*b));
@@ -1909,13 +1912,8 @@ static int phase_slots(struct apply_ctx *c)
 		slots_place(c, w, old, d->sets[s].key ? d->sets[s].key : "?");
 		if (w->moved || (!old && w->len)) {
 			/* the mirror follows the set to its new range */
-			if (!old) {
-				err = slots_set(c->wc, w->sp_id, 0, 0, w->n);
-				if (err)
-					return err;
-				old = ht_get(&c->wc->slots, w->sp_id);
-				old->n = 0;
-			}
+			if (!old && !(old = slots_of(c->wc, w->sp_id)))
+				return -ENOMEM;
 			old->base = w->base;
 			old->len = w->len;
 		}

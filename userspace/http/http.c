@@ -235,9 +235,9 @@ static void caps_out(struct kxp_http *h, struct sbuf *b)
 
 static void maps_out(struct kxp_http *h, struct sbuf *b)
 {
-	static const enum kxp_map_id hashes[] = { KXP_MAP_SVC,	  KXP_MAP_SLOT,	  KXP_MAP_BACKEND, KXP_MAP_REVNAT,
-						  KXP_MAP_CT,	  KXP_MAP_NODEIP,
-						  KXP_MAP_SOCKREV };
+	/* hashes, and the arrays whose unused entries are zero (kxp_map_count) */
+	static const enum kxp_map_id counted[] = { KXP_MAP_SVC, KXP_MAP_SLOT,	KXP_MAP_BACKEND, KXP_MAP_REVNAT,
+						   KXP_MAP_CT,	KXP_MAP_NODEIP, KXP_MAP_SOCKREV };
 	int ncpu = libbpf_num_possible_cpus(), sfd, rfd, vfd;
 	size_t stride = (sizeof(struct kxp_stats) + 7) & ~7ul;
 	struct kxp_svc_key k, nk;
@@ -249,15 +249,15 @@ static void maps_out(struct kxp_http *h, struct sbuf *b)
 
 	sb_printf(b, "# HELP kxp_map_entries Entries in a BPF map.\n# TYPE kxp_map_entries gauge\n");
 	sb_printf(b, "# HELP kxp_map_max_entries Capacity of a BPF map.\n# TYPE kxp_map_max_entries gauge\n");
-	for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
-		int fd = kxp_dp_map_fd(h->dp, hashes[i]);
+	for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
+		int fd = kxp_dp_map_fd(h->dp, counted[i]);
 		struct bpf_map_info info = {};
 		__u32 len = sizeof(info);
 
 		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
 			continue;
-		sb_printf(b, "kxp_map_entries{map=\"%s\"} %ld\n", kxp_map_pin_name(hashes[i]), kxp_map_count(fd));
-		sb_printf(b, "kxp_map_max_entries{map=\"%s\"} %u\n", kxp_map_pin_name(hashes[i]), info.max_entries);
+		sb_printf(b, "kxp_map_entries{map=\"%s\"} %ld\n", kxp_map_pin_name(counted[i]), kxp_map_count(fd));
+		sb_printf(b, "kxp_map_max_entries{map=\"%s\"} %u\n", kxp_map_pin_name(counted[i]), info.max_entries);
 	}
 	if (ncpu <= 0)
 		return;
