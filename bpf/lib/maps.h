@@ -156,7 +156,8 @@ struct {
 	__type(value, __u32);
 } kxp_rr SEC(".maps");
 
-/* Set membership: {sp_id, backend address} -> backend id (UDP re-balancing, affinity). */
+/* Set membership: {sp_id, backend address} -> backend id (UDP re-balancing,
+ * affinity; only UDP sets and sets with affinity have entries). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KXP_DEF_MAX_SLOTS);

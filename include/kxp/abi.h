@@ -449,7 +449,8 @@ struct kxp_mg_pair {
 /* kxp_member4: {sp_id, backend addr:port:proto} -> backend id, one entry per
  * slot of a set: "is this backend still in the set?" in one lookup (UDP flows
  * whose backend left the set are re-balanced; affinity entries whose backend
- * left are ignored). */
+ * left are ignored). Only sets that ask it have entries: UDP sets and sets
+ * with sessionAffinity (a TCP set without affinity has none). */
 struct kxp_member_key {
 	__u32 sp_id;
 	__be32 addr;

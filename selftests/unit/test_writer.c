@@ -310,6 +310,50 @@ out:
 	kxp_dp_close(dp);
 }
 
+/* kxp_member4 holds the sets that read it: UDP sets (re-balancing) and
+ * sets with sessionAffinity. A TCP set gets entries when its affinity is
+ * switched on and loses them when it is switched off. */
+KXP_TEST(writer_membership_only_where_read)
+{
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats st;
+	struct kxp_member_key mk = { .addr = 0 };
+	struct kxp_svc_val web;
+	struct fixture f;
+	uint32_t id;
+
+	if (!need_root())
+		return;
+	fixture_init(&f);
+	f.sets[1].affinity_timeout = 0; /* dns: UDP, no affinity */
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true }), "open"))
+		return;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply 1"))
+		goto out;
+	ASSERT_EQ(map_count(dp, KXP_MAP_MEMBER), 1, "the UDP set's backend only");
+	svc_get(dp, "10.96.0.10", 80, TCP, 0, &web);
+	mk = (struct kxp_member_key){ .sp_id = web.sp_id, .addr = ip("10.0.1.2"), .port = htons(8080), .proto = TCP };
+	f.sets[0].affinity_timeout = 60;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 2: affinity on"))
+		goto out;
+	ASSERT_EQ(map_count(dp, KXP_MAP_MEMBER), 3, "web's two backends join");
+	if (ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_MEMBER), &mk, &id), "web backend 2 is a member"))
+		ASSERT_EQ(id, slot_get(dp, web.sp_id, 1), "its id");
+	f.web_be[1].addr = ip("10.0.1.5");
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 3: a backend replaced"))
+		goto out;
+	ASSERT_EQ(map_count(dp, KXP_MAP_MEMBER), 3, "still three");
+	ASSERT_TRUE(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_MEMBER), &mk, &id) != 0, "the old one left");
+	f.sets[0].affinity_timeout = 0;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 4: affinity off"))
+		goto out;
+	ASSERT_EQ(map_count(dp, KXP_MAP_MEMBER), 1, "web's entries gone, dns's kept");
+	if (ASSERT_OK(kxp_dp_apply(dp, &f.d, &st), "apply 5"))
+		ASSERT_EQ(st.writes, 0, "nothing left to do");
+out:
+	kxp_dp_close(dp);
+}
+
 KXP_TEST(writer_changed_backend_changes_only_that)
 {
 	struct kxp_dp *dp = NULL;
@@ -336,7 +380,7 @@ KXP_TEST(writer_changed_backend_changes_only_that)
 	ASSERT_EQ(st.slots_written, 1, "slots_written");
 	ASSERT_EQ(st.slots_removed, 0, "slots_removed");
 	ASSERT_EQ(st.fe_added + st.fe_updated + st.fe_removed, 0, "frontends untouched");
-	ASSERT_EQ(st.writes, 5, "writes: backend insert, slot, membership insert and delete, backend delete");
+	ASSERT_EQ(st.writes, 3, "writes: backend insert, slot, backend delete (a TCP set has no membership)");
 	ASSERT_TRUE(be_at(dp, 1, 0, "10.0.1.1", 8080), "slot 0 kept");
 	ASSERT_TRUE(be_at(dp, 1, 1, "10.0.1.5", 8080), "slot 1 new backend");
 	/* the freed id is not reused in the same apply: a packet may still hold it */
@@ -646,7 +690,8 @@ static bool big_init(struct bigstate *g, unsigned nsvc, unsigned nbe)
 			g->be[s * nbe + b] = (struct kxp_d_backend){ big_be_addr(s, b), 8080, TCP, 0 };
 		snprintf(g->keys[s], sizeof(g->keys[s]), "default/svc%u:http/TCP:cluster", s);
 		*set = (struct kxp_d_set){ .key = g->keys[s], .be = &g->be[s * nbe], .n_be = nbe,
-					   .algo = s % 3 == 0 ? KXP_ALGO_MAGLEV : KXP_ALGO_RANDOM };
+					   .algo = s % 3 == 0 ? KXP_ALGO_MAGLEV : KXP_ALGO_RANDOM,
+					   .affinity_timeout = s % 4 == 1 ? 60 : 0 };
 		g->fe[g->d.n_fe++] = (struct kxp_d_frontend){ .addr = big_fe_addr(s), .port = 80, .proto = TCP,
 							      .kind = KXP_FE_CLUSTERIP, .set = (int)s, .svc = g->keys[s],
 							      .port_name = "http" };
@@ -677,7 +722,8 @@ static void big_free(struct bigstate *g)
 }
 
 /* Everything a frontend of set s needs, read back from the maps: its entry,
- * slots naming the set's backends in order, membership, reverse NAT, the
+ * slots naming the set's backends in order, membership (affinity sets only:
+ * these are TCP), reverse NAT, the
  * set's name and (Maglev) a table whose entries are the set's backends. */
 static bool big_check_fe(const struct kxp_dp *dp, const struct bigstate *g, const struct kxp_d_frontend *f,
 			 uint32_t m)
@@ -702,8 +748,15 @@ static bool big_check_fe(const struct kxp_dp *dp, const struct bigstate *g, cons
 		uint32_t id = slot_get(dp, v.sp_id, (uint32_t)i), mid = 0;
 		struct kxp_backend b;
 
-		if (!ASSERT_TRUE(be_get(dp, id, &b) && b.addr == set->be[i].addr, "slot names the backend") ||
-		    !ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_MEMBER), &mk, &mid), "membership") ||
+		if (!ASSERT_TRUE(be_get(dp, id, &b) && b.addr == set->be[i].addr, "slot names the backend"))
+			return false;
+		if (!set->affinity_timeout) {
+			if (!ASSERT_TRUE(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_MEMBER), &mk, &mid) != 0,
+					 "no membership for a TCP set without affinity"))
+				return false;
+			continue;
+		}
+		if (!ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_MEMBER), &mk, &mid), "membership") ||
 		    !ASSERT_EQ(mid, id, "membership names the backend"))
 			return false;
 	}
@@ -762,17 +815,17 @@ KXP_TEST(writer_batched_apply_from_empty_reads_back)
 	ASSERT_EQ(st.maglev_built, nsvc / 3, "maglev_built");
 	ASSERT_EQ(st.lbsr_written, 2 * (nsvc / 5), "lbsr_written");
 	ASSERT_EQ(st.n_failed, 0, "nothing failed");
-	/* entries: backends, slots, members, names, reverse NAT, counters,
-	 * source ranges, frontends, config, node address; per table its fill and
-	 * its outer entry */
-	expect = 3 * nsvc * nbe + nsvc + 3 * (uint32_t)g.d.n_fe + 2 * (nsvc / 5) + 2 + 2 * (nsvc / 3);
+	/* entries: backends, slots, members (a quarter of the sets have
+	 * affinity), names, reverse NAT, counters, source ranges, frontends,
+	 * config, node address; per table its fill and its outer entry */
+	expect = 2 * nsvc * nbe + nsvc / 4 * nbe + nsvc + 3 * (uint32_t)g.d.n_fe + 2 * (nsvc / 5) + 2 + 2 * (nsvc / 3);
 	ASSERT_EQ(st.writes, expect, "writes count entries");
 	/* one batch per map and phase, one fill per table (and config, node address) */
 	ASSERT_TRUE(st.syscalls <= 12 + nsvc / 3, "writes went in batches");
 	ASSERT_EQ(map_count(dp, KXP_MAP_SVC), (int)g.d.n_fe, "svc entries");
 	ASSERT_EQ(map_count(dp, KXP_MAP_BACKEND), (int)(nsvc * nbe), "backend entries");
 	ASSERT_EQ(map_count(dp, KXP_MAP_SLOT), (int)(nsvc * nbe), "slot entries");
-	ASSERT_EQ(map_count(dp, KXP_MAP_MEMBER), (int)(nsvc * nbe), "member entries");
+	ASSERT_EQ(map_count(dp, KXP_MAP_MEMBER), (int)(nsvc / 4 * nbe), "member entries");
 	for (size_t i = 0; i < g.d.n_fe; i++)
 		if (!big_check_fe(dp, &g, &g.fe[i], m))
 			goto out;

@@ -1350,8 +1350,9 @@ static int members_queue(struct apply_ctx *c, struct wq *q, const struct wset *w
 }
 
 /* Part two, once those are written: none for the backends that left (old:
- * the slot list before, n_old entries). */
-static int members_drop(struct apply_ctx *c, const struct wset *w, const uint32_t *old, uint32_t n_old)
+ * the slot list before, n_old entries; now: the members it keeps, n_now). */
+static int members_drop(struct apply_ctx *c, const struct wset *w, uint32_t n_now, const uint32_t *old,
+			uint32_t n_old)
 {
 	struct htab now = { .vsize = 1 };
 	int err = 0;
@@ -1361,7 +1362,7 @@ static int members_drop(struct apply_ctx *c, const struct wset *w, const uint32_
 
 		if (!old[j])
 			continue;
-		err = ids_has(w->be, w->eff_n, old[j], &now, &stays);
+		err = ids_has(w->be, n_now, old[j], &now, &stays);
 		if (!err && !stays)
 			err = member_del(c, w->sp_id, old[j]);
 	}
@@ -1975,9 +1976,20 @@ static int phase_slots(struct apply_ctx *c)
 	return 0;
 }
 
+/* Does a set need kxp_member4 entries? Only two things read them: UDP
+ * re-balancing (lib/ct.h, lib/sock.h) and sessionAffinity (lib/affinity.h).
+ * A TCP or SCTP set without affinity, most of a cluster's, has none: at
+ * 10,000 Services x 10 endpoints that is 100,000 hash inserts fewer. A set
+ * whose affinity is switched on gets its entries before its frontends say
+ * so (frontends are written last); switched off, they go. */
+static bool set_needs_members(const struct kxp_d_set *ds)
+{
+	return ds->affinity_timeout || (ds->n_be && ds->be[0].proto == IPPROTO_UDP);
+}
+
 /* 2c. Everything a set has besides its slots, after they were written:
- * membership of its backends now (then none for those that left), its
- * Maglev table, its name. */
+ * membership of its backends now, if it needs any (then none for those that
+ * left), its Maglev table, its name. */
 static int phase_members(struct apply_ctx *c)
 {
 	const struct kxp_desired *d = c->d;
@@ -1991,12 +2003,13 @@ static int phase_members(struct apply_ctx *c)
 		size_t nm = c->wc->member.n;
 
 		for (size_t s = 0; s < d->n_sets; s++)
-			nm += sets[s].used ? sets[s].eff_n : 0;
+			nm += sets[s].used && set_needs_members(&d->sets[s]) ? sets[s].eff_n : 0;
 		if (ht_reserve(&c->wc->member, nm))
 			return -ENOMEM;
 	}
 	for (size_t s = 0; s < d->n_sets; s++)
-		if (sets[s].used && (err = members_queue(c, q, &sets[s], (uint32_t)s)))
+		if (sets[s].used && set_needs_members(&d->sets[s]) &&
+		    (err = members_queue(c, q, &sets[s], (uint32_t)s)))
 			return err;
 	err = wq_flush(c, q);
 	if (err)
@@ -2012,7 +2025,8 @@ static int phase_members(struct apply_ctx *c)
 			return -ENOMEM;
 	}
 	for (size_t s = 0; s < d->n_sets; s++)
-		if (sets[s].used && (err = members_drop(c, &sets[s], sets[s].old_be, sets[s].n_old)))
+		if (sets[s].used && (err = members_drop(c, &sets[s], set_needs_members(&d->sets[s]) ? sets[s].eff_n : 0,
+						      sets[s].old_be, sets[s].n_old)))
 			return err;
 	return 0;
 }
