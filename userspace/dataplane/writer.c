@@ -402,6 +402,14 @@ static int ranges_release(struct ranges *rg)
 	return 0;
 }
 
+/* The mirror of one kxp_backend4 entry, by id (an array like the map: a
+ * hash table keyed by id cost 2.5 times the memory and a hash per lookup).
+ * proto 0: no backend has this id. ref: slots naming it. */
+struct mbe {
+	struct kxp_backend b;
+	uint32_t ref;
+};
+
 /* Which Service wrote a frontend: the per-service apply touches only the
  * entries of that Service (the maps do not record it; a full apply does). */
 struct owner {
@@ -413,13 +421,13 @@ struct owner {
 struct kxp_wcache {
 	struct htab svc;     /* svc key -> struct kxp_svc_val */
 	struct htab slots;   /* sp_id -> struct slots */
-	struct htab be;      /* backend id -> struct kxp_backend */
+	struct mbe *be;      /* by backend id: what kxp_backend4 holds, and refs */
+	uint32_t be_cap;     /* ids below it have an element */
 	struct htab be_addr; /* addr:port/proto -> backend id (uint32_t) */
 	struct htab revnat;  /* fe_id -> struct kxp_revnat */
 	struct htab nodeip;  /* addr -> struct kxp_nodeip */
 	struct htab lbsr;    /* fe_id << 32 | addr -> bit p set = prefix /p present */
 	struct kxp_config cfg;
-	struct htab be_ref;  /* backend id -> slots naming it (uint32_t) */
 	struct htab *be_dropped; /* during a per-service apply: ids whose refs reached 0 */
 	/* ids in use, kept exact by the per-service apply; a full apply rebuilds them */
 	struct idset fe_ids, sp_ids, be_ids;
@@ -533,29 +541,70 @@ static int owner_add_key(struct kxp_wcache *wc, uint32_t idx, uint64_t key)
 	return ht_put(&wc->fe_owner, key, &idx) ? 0 : -ENOMEM;
 }
 
+/* Room for ids below n (zeroed: no backend, no refs). */
+static int mbe_reserve(struct kxp_wcache *wc, size_t n)
+{
+	size_t cap = wc->be_cap ? wc->be_cap : 1024;
+	struct mbe *v;
+
+	if (n <= wc->be_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	v = realloc(wc->be, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memset(v + wc->be_cap, 0, (cap - wc->be_cap) * sizeof(*v));
+	wc->be = v;
+	wc->be_cap = (uint32_t)cap;
+	return 0;
+}
+
+/* The backend with this id in kxp_backend4, or NULL. */
+static struct kxp_backend *mbe_get(const struct kxp_wcache *wc, uint32_t id)
+{
+	return id < wc->be_cap && wc->be[id].b.proto ? &wc->be[id].b : NULL;
+}
+
+static int mbe_put(struct kxp_wcache *wc, uint32_t id, const struct kxp_backend *b)
+{
+	if (!b->proto)
+		return -EINVAL;
+	if (mbe_reserve(wc, (size_t)id + 1))
+		return -ENOMEM;
+	wc->be[id].b = *b;
+	return 0;
+}
+
+static void mbe_del(struct kxp_wcache *wc, uint32_t id)
+{
+	if (id < wc->be_cap)
+		memset(&wc->be[id].b, 0, sizeof(wc->be[id].b));
+}
+
+static uint32_t mbe_refs(const struct kxp_wcache *wc, uint32_t id)
+{
+	return id < wc->be_cap ? wc->be[id].ref : 0;
+}
+
 static void be_ref_inc(struct kxp_wcache *wc, uint32_t id)
 {
-	uint32_t *r = ht_get(&wc->be_ref, id), one = 1;
-
-	if (!id)
-		return;
-	if (r)
-		(*r)++;
-	else
-		ht_put(&wc->be_ref, id, &one); /* on ENOMEM the backend merely looks unused to
-						 * a per-service apply, which also checks be_want */
+	/* on ENOMEM the backend merely looks unused to a per-service apply,
+	 * which also checks be_want (a slot names an id mbe_put has held) */
+	if (id && !mbe_reserve(wc, (size_t)id + 1))
+		wc->be[id].ref++;
 }
 
 static void be_ref_dec(struct kxp_wcache *wc, uint32_t id)
 {
-	uint32_t *r = ht_get(&wc->be_ref, id);
 	uint8_t one = 1;
 
-	if (!id || !r)
+	if (!id || id >= wc->be_cap || !wc->be[id].ref)
 		return;
-	if (--*r)
+	if (--wc->be[id].ref)
 		return;
-	ht_del(&wc->be_ref, id);
 	if (wc->be_dropped)
 		ht_put(wc->be_dropped, id, &one);
 }
@@ -565,7 +614,6 @@ void kxp_wcache_free(struct kxp_wcache *wc)
 	if (!wc)
 		return;
 	owners_reset(wc);
-	ht_free(&wc->be_ref);
 	free(wc->fe_ids.w);
 	free(wc->sp_ids.w);
 	free(wc->be_ids.w);
@@ -574,7 +622,7 @@ void kxp_wcache_free(struct kxp_wcache *wc)
 	free(wc->rg.pending);
 	ht_free(&wc->svc);
 	ht_free(&wc->slots);
-	ht_free(&wc->be);
+	free(wc->be);
 	ht_free(&wc->be_addr);
 	ht_free(&wc->revnat);
 	ht_free(&wc->nodeip);
@@ -729,7 +777,9 @@ static int load_be(struct kxp_wcache *wc, const void *k, const void *v)
 	const struct kxp_backend *b = v;
 	uint32_t id = *(const uint32_t *)k;
 
-	if (!ht_put(&wc->be, id, b))
+	if (!b->proto)
+		return 0; /* not a backend kxp wrote: the id stays free, the entry is overwritten */
+	if (mbe_put(wc, id, b))
 		return -ENOMEM;
 	return ht_put(&wc->be_addr, be_k(b->addr, b->port, b->proto), &id) ? 0 : -ENOMEM;
 }
@@ -877,12 +927,10 @@ static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 		return -ENOMEM;
 	wc->svc.vsize = sizeof(struct kxp_svc_val);
 	wc->slots.vsize = sizeof(struct slots);
-	wc->be.vsize = sizeof(struct kxp_backend);
 	wc->be_addr.vsize = sizeof(uint32_t);
 	wc->revnat.vsize = sizeof(struct kxp_revnat);
 	wc->nodeip.vsize = sizeof(struct kxp_nodeip);
 	wc->lbsr.vsize = sizeof(uint64_t);
-	wc->be_ref.vsize = sizeof(uint32_t);
 	wc->owner_by_name.vsize = sizeof(uint32_t);
 	wc->fe_owner.vsize = sizeof(uint32_t);
 	wc->mg.vsize = sizeof(uint64_t);
@@ -1264,7 +1312,9 @@ static int ids_rebuild(struct kxp_dp *dp, struct kxp_wcache *wc)
 	}
 	ht_for_each(&wc->revnat, i) if (ids_set(&wc->fe_ids, (uint32_t)ht_key(&wc->revnat, i))) return -ENOMEM;
 	ht_for_each(&wc->slots, i) if (ids_set(&wc->sp_ids, (uint32_t)ht_key(&wc->slots, i))) return -ENOMEM;
-	ht_for_each(&wc->be, i) if (ids_set(&wc->be_ids, (uint32_t)ht_key(&wc->be, i))) return -ENOMEM;
+	for (uint32_t id = 1; id < wc->be_cap; id++)
+		if (mbe_get(wc, id) && ids_set(&wc->be_ids, id))
+			return -ENOMEM;
 	wc->ids_ok = true;
 	return 0;
 }
@@ -1273,7 +1323,7 @@ static int ids_rebuild(struct kxp_dp *dp, struct kxp_wcache *wc)
 
 static int member_del(struct apply_ctx *c, uint32_t sp, uint32_t id)
 {
-	const struct kxp_backend *b = ht_get(&c->wc->be, id);
+	const struct kxp_backend *b = mbe_get(c->wc, id);
 	int err;
 
 	if (!ht_get(&c->wc->member, member_k(sp, id)))
@@ -1339,7 +1389,7 @@ static int members_queue(struct apply_ctx *c, struct wq *q, const struct wset *w
 		}
 		if (twice)
 			continue; /* listed twice */
-		b = ht_get(&c->wc->be, id);
+		b = mbe_get(c->wc, id);
 		if (!b || ht_get(&c->wc->member, member_k(w->sp_id, id)))
 			continue;
 		k = (struct kxp_member_key){ .sp_id = w->sp_id, .addr = b->addr, .port = b->port, .proto = b->proto };
@@ -1377,7 +1427,7 @@ static uint64_t mg_fingerprint(const struct apply_ctx *c, const struct wset *w)
 	uint64_t h = 0xcbf29ce484222325ULL ^ c->dp->maglev_m;
 
 	for (uint32_t i = 0; i < w->eff_n; i++) {
-		const struct kxp_backend *b = ht_get(&c->wc->be, w->be[i]);
+		const struct kxp_backend *b = mbe_get(c->wc, w->be[i]);
 		uint64_t x = b ? (uint64_t)b->addr << 32 | (uint64_t)b->port << 16 | b->proto : 0;
 
 		h = hash64(h ^ x) ^ w->be[i];
@@ -1423,7 +1473,7 @@ static int mg_prepare(struct apply_ctx *c, struct wq *q, struct wset *w, uint32_
 		goto out;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		const struct kxp_backend *b = ht_get(&c->wc->be, w->be[i]);
+		const struct kxp_backend *b = mbe_get(c->wc, w->be[i]);
 
 		be[i] = (struct kxp_mg_backend){ .addr = b ? b->addr : 0, .port = b ? ntohs(b->port) : 0,
 						 .value = w->be[i] };
@@ -1737,7 +1787,7 @@ static int phase_backends(struct apply_ctx *c)
 				continue;
 			cur_id = ht_get(&c->wc->be_addr, k);
 			if (cur_id) {
-				const struct kxp_backend *cur = ht_get(&c->wc->be, *cur_id);
+				const struct kxp_backend *cur = mbe_get(c->wc, *cur_id);
 
 				nw.id = *cur_id;
 				if ((!cur || memcmp(cur, &v, sizeof(v))) && wq_push(q, &nw.id, &v, k))
@@ -1762,8 +1812,7 @@ static int phase_backends(struct apply_ctx *c)
 	err = wq_flush(c, q);
 	if (err)
 		return err;
-	if (!c->only && (ht_reserve(&c->wc->be, c->be_want.n) || ht_reserve(&c->wc->be_addr, c->be_want.n) ||
-			 ht_reserve(&c->wc->be_ref, c->be_want.n)))
+	if (!c->only && ht_reserve(&c->wc->be_addr, c->be_want.n))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < q->n; i++) {
 		uint64_t k = q->tag[i];
@@ -1785,8 +1834,8 @@ static int phase_backends(struct apply_ctx *c)
 			}
 			continue;
 		}
-		if (!ht_put(&c->wc->be, id, v) || !ht_put(&c->wc->be_addr, k, &id))
-			return -ENOMEM;
+		if ((err = mbe_put(c->wc, id, v)) || !ht_put(&c->wc->be_addr, k, &id))
+			return err ? err : -ENOMEM;
 		if (had)
 			c->st->be_updated++;
 		else
@@ -2464,11 +2513,11 @@ static int stale_backends_service(struct apply_ctx *c)
 	 * slot went away in this apply are candidates */
 	ht_for_each(&c->be_dropped, i) {
 		uint32_t id = (uint32_t)ht_key(&c->be_dropped, i);
-		const struct kxp_backend *bp = ht_get(&c->wc->be, id);
+		const struct kxp_backend *bp = mbe_get(c->wc, id);
 		struct kxp_backend b;
 		const uint32_t *ai;
 
-		if (!bp || ht_get(&c->wc->be_ref, id))
+		if (!bp || mbe_refs(c->wc, id))
 			continue;
 		b = *bp;
 		if (ht_get(&c->be_want, be_k(b.addr, b.port, b.proto)))
@@ -2476,7 +2525,7 @@ static int stale_backends_service(struct apply_ctx *c)
 		err = del(c, KXP_MAP_BACKEND, &id);
 		if (err)
 			return err;
-		ht_del(&c->wc->be, id);
+		mbe_del(c->wc, id);
 		ai = ht_get(&c->wc->be_addr, be_k(b.addr, b.port, b.proto));
 		if (ai && *ai == id)
 			ht_del(&c->wc->be_addr, be_k(b.addr, b.port, b.proto));
@@ -2489,43 +2538,31 @@ static int stale_backends_service(struct apply_ctx *c)
 /* 7, full apply. */
 static int stale_backends_full(struct apply_ctx *c)
 {
-	struct htab be_live = { .vsize = 1 };
 	uint8_t one = 1;
 	int err;
 
-	ht_for_each(&c->wc->slots, i) {
-		const struct slots *s = ht_val(&c->wc->slots, i);
-
-		for (uint32_t j = 0; j < s->n; j++)
-			if (s->be[j] && !ht_put(&be_live, s->be[j], &one)) {
-				ht_free(&be_live);
-				return -ENOMEM;
-			}
-	}
-	for (size_t i = 0; i <= c->wc->be.cap; i++) {
+	/* a backend is live while a slot names it (the refs slots_set and
+	 * slot_zero keep) or this apply wants it */
+	for (uint32_t id = 1; id < c->wc->be_cap; id++) {
+		const struct kxp_backend *bp = mbe_get(c->wc, id);
+		const uint32_t *ai;
 		struct kxp_backend b;
-		uint32_t id;
 
-		if (!ht_used(&c->wc->be, i))
+		if (!bp || c->wc->be[id].ref)
 			continue;
-		id = (uint32_t)ht_key(&c->wc->be, i);
-		b = *(struct kxp_backend *)ht_val(&c->wc->be, i);
-		if (ht_get(&be_live, id) || ht_get(&c->be_want, be_k(b.addr, b.port, b.proto)))
+		b = *bp;
+		if (ht_get(&c->be_want, be_k(b.addr, b.port, b.proto)))
 			continue;
 		err = del(c, KXP_MAP_BACKEND, &id);
-		if (err) {
-			ht_free(&be_live);
+		if (err)
 			return err;
-		}
-		ht_del(&c->wc->be, id);
+		mbe_del(c->wc, id);
 		ids_clear(c->be_ids, id);
-		if (ht_get(&c->wc->be_addr, be_k(b.addr, b.port, b.proto)) &&
-		    *(uint32_t *)ht_get(&c->wc->be_addr, be_k(b.addr, b.port, b.proto)) == id)
+		ai = ht_get(&c->wc->be_addr, be_k(b.addr, b.port, b.proto));
+		if (ai && *ai == id)
 			ht_del(&c->wc->be_addr, be_k(b.addr, b.port, b.proto));
 		c->st->be_removed++;
-		i--;
 	}
-	ht_free(&be_live);
 	ht_for_each(&c->wc->svc, i) {
 		if (!ht_put(&c->fe_live, ((struct kxp_svc_val *)ht_val(&c->wc->svc, i))->fe_id, &one))
 			return -ENOMEM;
