@@ -387,6 +387,7 @@ static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_
 {
 	struct kxp_ct_val nv = {}, rv;
 	__u64 now = d->now;
+	int ret;
 
 	nv.fe_id = d->fe_id;
 	nv.kind = d->fe_kind;
@@ -405,15 +406,23 @@ static __noinline void kxp_lb_commit(void *ctx, __u32 ifindex, const struct kxp_
 		}
 		nv.flags = KXP_CT_F_SNAT | (d->be_local ? KXP_CT_F_LOCAL_BE : 0);
 		kxp_ct_reverse(p, &nv, &rv);
-		if (kxp_snat_claim(p, cfg, &d->nat, &rv)) {
-			kxp_dec_set(d, KXP_V_DROP, KXP_R_SNAT_FAIL);
+		ret = kxp_snat_claim(p, cfg, &d->nat, &rv);
+		if (ret) {
+			kxp_dec_set(d, KXP_V_DROP, ret == KXP_SNAT_CT_FULL ? KXP_R_CT_FULL : KXP_R_SNAT_FAIL);
 			return;
 		}
 	}
 	if (kxp_trace_mode)
 		return;
 	nv.nat = d->nat;
-	if (kxp_ct_create(p, &nv, !d->snat, d->replace) == 1) {
+	ret = kxp_ct_create(p, &nv, !d->snat, d->replace);
+	if (ret < 0) {
+		if (d->snat)
+			kxp_snat_release(&d->nat, p->proto);
+		kxp_dec_set(d, KXP_V_DROP, KXP_R_CT_FULL);
+		return;
+	}
+	if (ret == 1) {
 		/* another CPU created this flow first: follow its choice */
 		if (d->snat && (nv.nat.sport != d->nat.sport || nv.nat.saddr != d->nat.saddr ||
 				nv.nat.daddr != d->nat.daddr || nv.nat.dport != d->nat.dport))

@@ -49,9 +49,10 @@ struct {
 	__type(value, struct kxp_revnat);
 } kxp_revnat4 SEC(".maps");
 
-/* Conntrack: flow (as seen, per direction) -> the translation to apply. */
+/* Conntrack: flow (as seen, per direction) -> the translation to apply. A
+ * preallocated hash, not an LRU: full, it refuses new flows (lib/ct.h). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KXP_DEF_MAX_CT);
 	__type(key, struct kxp_flow4);
 	__type(value, struct kxp_ct_val);

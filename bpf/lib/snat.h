@@ -233,9 +233,14 @@ claimed:
 	return 1;
 }
 
+/* A full kxp_ct4 refuses an insert with -E2BIG (a preallocated hash). */
+#define KXP_E2BIG 7
+#define KXP_SNAT_CT_FULL (-2)
+
 /* Claim a port for nat = {snat addr, backend, ?, backend port} by writing the
  * flow's REPLY entry rev (nat = {frontend, client}) under a free port; fills
- * nat->sport. Returns 0, or -1 when every candidate is taken. The first
+ * nat->sport. Returns 0, -1 when every candidate is taken, or
+ * KXP_SNAT_CT_FULL when kxp_ct4 has no room (no search then). The first
  * candidate's insert is all a flow costs when its port is free. */
 static __always_inline int kxp_snat_claim(const struct kxp_pkt *p, const struct kxp_config *cfg,
 					  struct kxp_nat4 *nat, const struct kxp_ct_val *rev)
@@ -250,11 +255,15 @@ static __always_inline int kxp_snat_claim(const struct kxp_pkt *p, const struct 
 		},
 		.v = *rev,
 	};
+	long err;
 
 	kxp_snat_range(p, cfg, &s.min, &s.n);
 	s.off = kxp_snat_hash(p) % s.n;
 	s.k.dport = bpf_htons((__u16)(s.min + s.off));
-	if (bpf_map_update_elem(&kxp_ct4, &s.k, &s.v, BPF_NOEXIST)) {
+	err = bpf_map_update_elem(&kxp_ct4, &s.k, &s.v, BPF_NOEXIST);
+	if (err == -KXP_E2BIG)
+		return KXP_SNAT_CT_FULL;
+	if (err) {
 #ifndef KXP_NO_BPF_LOOP
 		bpf_loop(s.n < KXP_SNAT_TRIES ? s.n : KXP_SNAT_TRIES, kxp_snat_try, &s, 0);
 #else

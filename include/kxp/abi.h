@@ -14,14 +14,17 @@
  *   1: the first layout.
  *   2: kxp_backend4 and kxp_revnat4 are arrays by id (were hashes).
  *   3: kxp_slot is one array; a set's slots are a range of it, which
- *      kxp_svc_val.base starts (was a hash by {sp_id, slot}). */
-#define KXP_LAYOUT_VERSION 3
+ *      kxp_svc_val.base starts (was a hash by {sp_id, slot}).
+ *   4: kxp_ct4 is a hash (was an LRU hash): a full table refuses new flows
+ *      and never evicts a live one; expired entries are deleted by kxp's
+ *      collector (kxp_dp_ct_gc). Entries are copied over on migration. */
+#define KXP_LAYOUT_VERSION 4
 
 /* Default sizes (all raisable at load time, see the loader). */
 #define KXP_DEF_MAX_FRONTENDS 65536   /* kxp_svc4 entries, fe ids, sp ids */
 #define KXP_DEF_MAX_BACKENDS 262144   /* kxp_backend4 entries */
 #define KXP_DEF_MAX_SLOTS 524288      /* kxp_slot entries (a backend may sit in several sets) */
-#define KXP_DEF_MAX_CT 524288         /* kxp_ct4 (LRU) */
+#define KXP_DEF_MAX_CT 524288         /* kxp_ct4 (hash, preallocated) */
 #define KXP_DEF_MAX_NODEIPS 256       /* kxp_nodeip4 */
 #define KXP_DEF_MAX_LBSR 65536        /* kxp_lbsr4 (LPM) */
 #define KXP_DEF_MAX_FRAG 8192         /* kxp_frag4 (LRU), datagrams in flight */
@@ -139,7 +142,15 @@ struct kxp_revnat {
 	__u8 kind; /* enum kxp_fe_kind */
 };
 
-/* ---- kxp_ct4: flows ------------------------------------------------------ */
+/* ---- kxp_ct4: flows ------------------------------------------------------ *
+ * Lifetimes, measured from last_seen (an expired entry is a miss to the
+ * programs and deleted by the collector once its other direction expired
+ * too; bpf/lib/ct.h has the rules): */
+#define KXP_CT_NEW_S 60           /* TCP/SCTP before any reply */
+#define KXP_CT_EST_S (8 * 3600)   /* TCP/SCTP after a reply */
+#define KXP_CT_CLOSING_S 10       /* TCP after FIN or RST */
+#define KXP_CT_UDP_S 120          /* UDP (and ICMP echo) */
+
 enum kxp_dir {
 	KXP_DIR_FWD = 0,   /* as the client sent it: client -> frontend */
 	KXP_DIR_REPLY = 1, /* as the backend sends it: backend -> client (or SNAT address) */
@@ -321,6 +332,7 @@ enum kxp_reason {
 	KXP_R_NO_REJECT = 22,     /* drop: reject suppressed (fragment, broadcast/multicast, bad source) */
 	KXP_R_SOCK_XLATE = 23,    /* socket hook: connect()/sendmsg() sent to a backend (counted per call) */
 	KXP_R_SOCK_REVNAT = 24,   /* socket hook: recvmsg()/getpeername() shown the frontend */
+	KXP_R_CT_FULL = 25,       /* drop: kxp_ct4 is full, a new flow is not admitted (live flows are never evicted) */
 	KXP_R_MAX = 32,           /* array size; room to append */
 };
 

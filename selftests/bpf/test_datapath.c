@@ -1045,3 +1045,153 @@ KXP_TEST(hints_spare_lookups_bound_to_miss)
 out:
 	tenv_close(&e);
 }
+
+/* Every free kxp_ct4 entry taken by live flows of other clients (as a flood
+ * of new connections would); returns how many were written. */
+static int ct_fill(struct tenv *e)
+{
+	int fd = kxp_dp_map_fd(e->dp, KXP_MAP_CT), n = 0;
+	struct kxp_ct_val v = { .nat = { .saddr = A(10, 201, 0, 1), .daddr = POD_R, .sport = htons(1), .dport = htons(8080) },
+				.last_seen = now_ns(), .created = now_ns() };
+
+	for (uint32_t i = 0; i < 100000; i++) {
+		struct kxp_flow4 k = { .saddr = htonl(0x0ac90000u + i), .daddr = CIP, .sport = htons(1), .dport = htons(80),
+				       .proto = IPPROTO_TCP, .dir = KXP_DIR_FWD };
+
+		if (bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST))
+			return errno == E2BIG ? n : -1;
+		n++;
+	}
+	return -1;
+}
+
+/* kxp_ct4 is no LRU: full, it refuses new flows, dropped and counted
+ * (ct_full, per frontend), and never evicts a live one to make room. */
+KXP_TEST(ct_full_refuses_new_flows_keeps_live_ones)
+{
+	struct tenv e;
+	struct trun r;
+	struct tpkt est = tcp(POD_A, 40000, CIP, 80, TH_SYN), p;
+	struct kxp_stats st;
+	uint32_t fe;
+	int n;
+
+	if (setup(&e))
+		return;
+	fe = tenv_fe_id(&e, CIP, 80, IPPROTO_TCP, KXP_SCOPE_DEFAULT);
+	if (tenv_run(&e, T_TC_IN, &est, &r) || !tcheck_pkt(&r, POD_A, 40000, POD_R, 8080, "a flow before the flood"))
+		goto out;
+	n = ct_fill(&e);
+	if (!ASSERT_TRUE(n > 0, "ct table filled") || !ASSERT_EQ(tenv_ct_count(&e), n + 2, "every entry kept"))
+		goto out;
+	/* a new flow: dropped, nothing written */
+	p = tcp(POD_A, 40001, CIP, 80, TH_SYN);
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !ASSERT_EQ(r.ret, TC_ACT_SHOT, "new flow dropped"))
+		goto out;
+	ASSERT_EQ(tenv_reason(&e, KXP_R_CT_FULL), 1, "reason ct_full");
+	tenv_stats(&e, fe, &st);
+	ASSERT_EQ(st.drops, 1, "counted as a drop of its frontend");
+	ASSERT_EQ(tenv_ct_count(&e), n + 2, "no entry of the refused flow");
+	/* a masqueraded one (its REPLY entry is the SNAT claim) the same */
+	tenv_dev("ext0");
+	p = tcp(EXT_C, 40002, NODE_IP, NP_CLUSTER, TH_SYN);
+	if (tenv_run(&e, T_XDP, &p, &r) || !ASSERT_EQ(r.ret, XDP_DROP, "masqueraded new flow dropped"))
+		goto out;
+	ASSERT_EQ(tenv_reason(&e, KXP_R_CT_FULL), 2, "reason ct_full again");
+	ASSERT_EQ(tenv_reason(&e, KXP_R_SNAT_FAIL), 0, "not a SNAT port shortage");
+	ASSERT_EQ(tenv_ct_count(&e), n + 2, "no claim left behind");
+	/* the live flow goes on */
+	tenv_dev("pod0");
+	est.tcp_flags = TH_ACK;
+	if (tenv_run(&e, T_TC_IN, &est, &r) || !tcheck_pkt(&r, POD_A, 40000, POD_R, 8080, "established flow"))
+		goto out;
+	ASSERT_EQ(tenv_reason(&e, KXP_R_CT_HIT), 1, "by its entry");
+	/* room again (as the collector makes it): new flows are admitted */
+	{
+		struct kxp_flow4 k = { .saddr = htonl(0x0ac90000u), .daddr = CIP, .sport = htons(1), .dport = htons(80),
+				       .proto = IPPROTO_TCP, .dir = KXP_DIR_FWD };
+		struct kxp_flow4 k2 = k;
+
+		k2.saddr = htonl(0x0ac90001u);
+		bpf_map_delete_elem(kxp_dp_map_fd(e.dp, KXP_MAP_CT), &k);
+		bpf_map_delete_elem(kxp_dp_map_fd(e.dp, KXP_MAP_CT), &k2);
+	}
+	p = tcp(POD_A, 40003, CIP, 80, TH_SYN);
+	if (tenv_run(&e, T_TC_IN, &p, &r) || !tcheck_pkt(&r, POD_A, 40003, POD_R, 8080, "admitted after room was made"))
+		goto out;
+out:
+	tenv_close(&e);
+}
+
+static void ct_put(int fd, uint32_t sa, uint32_t da, uint16_t sp, uint16_t dp, uint8_t dir, uint32_t nsa, uint32_t nda,
+		   uint16_t nsp, uint16_t ndp, uint16_t flags, uint64_t idle_s)
+{
+	struct kxp_flow4 k = { .saddr = sa, .daddr = da, .sport = htons(sp), .dport = htons(dp), .proto = IPPROTO_TCP,
+			       .dir = dir };
+	struct kxp_ct_val v = { .nat = { .saddr = nsa, .daddr = nda, .sport = htons(nsp), .dport = htons(ndp) },
+				.flags = flags, .created = now_ns() - idle_s * 1000000000ull,
+				.last_seen = now_ns() - idle_s * 1000000000ull };
+
+	bpf_map_update_elem(fd, &k, &v, BPF_ANY);
+}
+
+static bool ct_has(struct tenv *e, uint32_t sa, uint32_t da, uint16_t sp, uint16_t dp, uint8_t dir)
+{
+	struct kxp_ct_val v;
+
+	return tenv_ct(e, sa, da, sp, dp, IPPROTO_TCP, dir, &v);
+}
+
+/* The collector (kxp_dp_ct_gc) deletes a flow once both its entries
+ * expired, or one expired whose other direction is gone; it keeps an
+ * expired entry whose other direction lives (a masqueraded flow's REPLY
+ * entry is its SNAT port claim). */
+KXP_TEST(ct_collector_deletes_expired_flows)
+{
+	const uint16_t C = KXP_CT_F_CLOSING, SR = KXP_CT_F_SEEN_REPLY;
+	const uint32_t SNAT = NODE_IP;
+	struct kxp_ct_gc_stats st;
+	struct tenv e;
+	int fd;
+
+	/* entries up to 12 s idle are written below; the packet clock counts
+	 * from boot, so a machine up for less (a fresh VM) cannot hold them */
+	if (now_ns() < 15ull * 1000000000ull) {
+		kxp_test_skip("up for %llu s, less than the 15 s of idle time this test writes into ct entries",
+			      (unsigned long long)(now_ns() / 1000000000ull));
+		return;
+	}
+	if (setup(&e))
+		return;
+	fd = kxp_dp_map_fd(e.dp, KXP_MAP_CT);
+	/* 1: closed 12 s ago (closing lifetime 10 s), both ways: goes */
+	ct_put(fd, POD_A, CIP, 41001, 80, KXP_DIR_FWD, POD_A, POD_R, 41001, 8080, C | SR, 12);
+	ct_put(fd, POD_R, POD_A, 8080, 41001, KXP_DIR_REPLY, CIP, POD_A, 80, 41001, C | SR, 12);
+	/* 2: masqueraded, REPLY (the port claim) expired, FWD live: both stay */
+	ct_put(fd, EXT_C, CIP, 41002, 80, KXP_DIR_FWD, SNAT, POD_R, 2000, 8080, C | KXP_CT_F_SNAT, 1);
+	ct_put(fd, POD_R, SNAT, 8080, 2000, KXP_DIR_REPLY, CIP, EXT_C, 80, 41002, C | KXP_CT_F_SNAT, 12);
+	/* 3: an expired FWD entry whose REPLY entry is gone: goes */
+	ct_put(fd, POD_A, CIP, 41003, 80, KXP_DIR_FWD, POD_A, POD_R, 41003, 8080, C, 12);
+	/* 4: established, idle 12 s (lifetime 8 h): stays */
+	ct_put(fd, POD_A, CIP, 41004, 80, KXP_DIR_FWD, POD_A, POD_R, 41004, 8080, SR, 12);
+	ct_put(fd, POD_R, POD_A, 8080, 41004, KXP_DIR_REPLY, CIP, POD_A, 80, 41004, SR, 12);
+	/* 5: closing, within its 10 s: stays */
+	ct_put(fd, POD_A, CIP, 41005, 80, KXP_DIR_FWD, POD_A, POD_R, 41005, 8080, C | SR, 5);
+	if (!ASSERT_EQ(tenv_ct_count(&e), 8, "entries written") || !ASSERT_OK(kxp_dp_ct_gc(e.dp, &st), "collector"))
+		goto out;
+	ASSERT_EQ(st.scanned, 8, "scanned");
+	ASSERT_EQ(st.deleted, 3, "deleted");
+	ASSERT_TRUE(!ct_has(&e, POD_A, CIP, 41001, 80, KXP_DIR_FWD) && !ct_has(&e, POD_R, POD_A, 8080, 41001, KXP_DIR_REPLY),
+		    "1: expired both ways: gone");
+	ASSERT_TRUE(ct_has(&e, EXT_C, CIP, 41002, 80, KXP_DIR_FWD) && ct_has(&e, POD_R, SNAT, 8080, 2000, KXP_DIR_REPLY),
+		    "2: the live flow's expired port claim kept");
+	ASSERT_TRUE(!ct_has(&e, POD_A, CIP, 41003, 80, KXP_DIR_FWD), "3: expired, alone: gone");
+	ASSERT_TRUE(ct_has(&e, POD_A, CIP, 41004, 80, KXP_DIR_FWD) && ct_has(&e, POD_R, POD_A, 8080, 41004, KXP_DIR_REPLY),
+		    "4: established: kept");
+	ASSERT_TRUE(ct_has(&e, POD_A, CIP, 41005, 80, KXP_DIR_FWD), "5: closing, young: kept");
+	/* a second pass finds nothing more */
+	if (ASSERT_OK(kxp_dp_ct_gc(e.dp, &st), "collector again"))
+		ASSERT_EQ(st.deleted, 0, "nothing more");
+out:
+	tenv_close(&e);
+}

@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 kxe_init upgrade 200
 
 FAKE=$KXE_BUILD/kxp-fake-apiserver
-CUR=3 # KXP_LAYOUT_VERSION
+CUR=4 # KXP_LAYOUT_VERSION
 API= CTRL= AGENT_PID=
 
 upgrade_cleanup()
@@ -74,6 +74,22 @@ set_layout_version()
 	bpftool map update pinned "$pin" key 0 0 0 0 value $hex
 }
 layout_version() { bpftool -j map lookup pinned "/sys/fs/bpf/kxp-$INST1/kxp_config" key 0 0 0 0 | jq -r '.formatted.value.layout_version'; }
+
+# The pinned kxp_ct4 replaced by an LRU hash holding its entries, as layouts
+# before 4 pinned it (the running programs keep the map they hold; the
+# migration copies the pinned one's entries into a new hash). Prints how
+# many entries the stand-in got.
+ct_to_lru()
+{
+	local pin=/sys/fs/bpf/kxp-$INST1/kxp_ct4 n=0 line
+	bpftool map create "${pin}_lru" type lru_hash key 16 value 40 entries 4096 name kxp_ct4 || return 1
+	while read -r line; do
+		# shellcheck disable=SC2086 # "key" bytes "value" bytes, one argument each
+		bpftool map update pinned "${pin}_lru" $line || return 1
+		n=$((n + 1))
+	done < <(bpftool -j map dump pinned "$pin" | jq -r '.[] | "key " + (.key | join(" ")) + " value " + (.value | join(" "))')
+	rm -f "$pin" && mv "${pin}_lru" "$pin" && echo "$n"
+}
 
 # node1; "single" ClusterIP 10.96.0.43 -> pod1b, pod2a; "np" NodePort 30082
 # eTP=Local -> pod1b (no masquerade needed, the client's address is kept).
@@ -152,17 +168,20 @@ case_adopt_same_layout()
 	expect_all_ok
 }
 
-# An older layout (the pinned version rewritten to 1, so these maps stand in
-# for an older release's): migrated, the flow survives, the agent attaches
-# the devices only once the recreated maps are written.
+# An older layout (the pinned version rewritten to 1 and kxp_ct4 an LRU hash,
+# so these maps stand in for an older release's): migrated, the flows copied
+# into the new hash, the flow survives, the agent attaches the devices only
+# once the recreated maps are written.
 case_migrate_older_layout()
 {
-	local long from
+	local long from lru
 	stop_agent
 	kxe_probe "$NS_POD1A" --tcp --keepalive --dst 10.96.0.43:80 --count 80 --interval-ms 50 --max-seconds 60 \
 		>"$KXE_TMP/long2.json" &
 	long=$!
 	sleep 0.5
+	lru=$(ct_to_lru) || fail "could not stand an LRU kxp_ct4 in" || return
+	[ "$lru" -ge 2 ] || fail "the stand-in kxp_ct4 holds $lru entries, want the long-lived flow's two" || return
 	set_layout_version 1 || fail "could not rewrite kxp_config" || return
 	from=$(wc -l <"$KXE_TMP/agent.log")
 	start_agent
@@ -173,6 +192,11 @@ case_migrate_older_layout()
 	tail -n +"$((from + 1))" "$KXE_TMP/agent.log" >"$KXE_TMP/agent2.log"
 	grep -q "pinned maps of layout version 1 migrated to $CUR" "$KXE_TMP/agent2.log" ||
 		fail "no migration reported: $(head -c 600 "$KXE_TMP/agent2.log")" || return
+	grep -q "($lru conntrack entries copied)" "$KXE_TMP/agent2.log" ||
+		fail "want $lru conntrack entries copied from the LRU kxp_ct4: $(grep -o 'flows kept[^;]*' "$KXE_TMP/agent2.log")" ||
+		return
+	[ "$(bpftool -j map show pinned "/sys/fs/bpf/kxp-$INST1/kxp_ct4" | jq -r .type)" = hash ] ||
+		fail "kxp_ct4 is not a hash after the migration" || return
 	grep -q 'lists complete' "$KXE_TMP/agent2.log" || fail "agent did not program after the migration" || return
 	# devices attached only after the lists were programmed
 	awk '/lists complete/ { l = NR } /attached eth0/ { a = NR } END { exit !(l && a > l) }' "$KXE_TMP/agent2.log" ||

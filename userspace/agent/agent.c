@@ -70,6 +70,9 @@ struct agent {
 	/* Services with IPv6 ClusterIPs, reported once per change of state */
 	struct strmap fam;
 	size_t n_dual, n_v6only;
+	/* the conntrack collector (dataplane/ctgc.c) */
+	uint64_t gc_next_ns;
+	int gc_err;
 };
 
 static const char *const kind_name[] = { "Service", "EndpointSlice", "Node" };
@@ -502,6 +505,31 @@ static void program(struct agent *a)
 		sync_hc(a, a->hc_failed && now_mono_ns() >= a->hc_retry_ns);
 }
 
+/* Expired flows out of kxp_ct4 (it is no LRU: nothing else deletes them),
+ * every KXP_CT_GC_INTERVAL_S, or KXP_CT_GC_BUSY_S while the table is half
+ * full (a pass over a full table of live flows takes ~120 ms here). A
+ * failure is logged once until it changes. */
+static void ct_gc(struct agent *a)
+{
+	struct kxp_ct_gc_stats st;
+	uint64_t now = now_mono_ns();
+	int err;
+
+	if (now < a->gc_next_ns)
+		return;
+	err = kxp_dp_ct_gc(a->dp, &st);
+	a->gc_next_ns = now + (!err && st.scanned * 2 >= st.max ? KXP_CT_GC_BUSY_S : KXP_CT_GC_INTERVAL_S) *
+				      1000000000ull;
+	if (err && err != a->gc_err)
+		pr_warn("conntrack collector: %s (expired flows stay in kxp_ct4 until it succeeds)", strerror(-err));
+	else if (!err && a->gc_err)
+		pr_info("conntrack collector: running again");
+	a->gc_err = err;
+	if (!err && st.deleted)
+		pr_debug("conntrack collector: %llu of %llu entries expired and deleted in %.1f ms",
+			 (unsigned long long)st.deleted, (unsigned long long)st.scanned, st.ms);
+}
+
 /* ---- connection -------------------------------------------------------------------- */
 
 static int read_small(const char *path, char **out)
@@ -625,8 +653,8 @@ int kxp_agent_run(struct kxp_agent_cfg *cfg)
 	}
 	log_capabilities(&a);
 	if (kxp_dp_migrated_from(a.dp))
-		pr_info("instance %s: pinned maps of layout version %d migrated to %d: service maps recreated, flows kept; devices are attached once the lists are programmed",
-			cfg->instance, kxp_dp_migrated_from(a.dp), KXP_LAYOUT_VERSION);
+		pr_info("instance %s: pinned maps of layout version %d migrated to %d: service maps recreated, flows kept (%ld conntrack entries copied); devices are attached once the lists are programmed",
+			cfg->instance, kxp_dp_migrated_from(a.dp), KXP_LAYOUT_VERSION, kxp_dp_flows_copied(a.dp));
 	err = kxp_engine_init(&a.eng, a.dp, &cfg->opts.node);
 	if (err)
 		goto out;
@@ -687,6 +715,7 @@ int kxp_agent_run(struct kxp_agent_cfg *cfg)
 		if (p[0].revents & POLLIN)
 			drain(&a);
 		program(&a);
+		ct_gc(&a);
 		publish(&a);
 	}
 out:

@@ -29,10 +29,13 @@ static const char backend_help[] =
 	"       kxp backend help\n";
 static const char ct_help[] =
 	"Usage: kxp ct list --instance NAME\n"
+	"       kxp ct gc --instance NAME\n"
 	"       kxp ct help\n"
 	"\n"
-	"One row per kxp_ct4 entry: direction, the tuple as seen, the tuple written, frontend id,\n"
-	"flags, age and idle time in seconds.\n";
+	"list: one row per kxp_ct4 entry: direction, the tuple as seen, the tuple written, frontend id,\n"
+	"flags, age and idle time in seconds.\n"
+	"gc: delete the entries of flows that expired in both directions (kxp_ct4 is no LRU: the\n"
+	"agent does this every 10 s; without an agent, kxp sync and this command do).\n";
 static const char stats_help[] =
 	"Usage: kxp stats [show] --instance NAME\n"
 	"       kxp stats help\n"
@@ -441,6 +444,35 @@ static double secs_since(uint64_t now, uint64_t t)
 	return t && now > t ? (double)(now - t) / 1e9 : 0.0;
 }
 
+static int ct_gc(int argc, char **argv)
+{
+	struct kxp_ct_gc_stats st;
+	struct kxp_dp *dp = NULL;
+	int ret, err;
+
+	ret = list_args(argc, argv, "ct", "gc", ct_help, &dp);
+	if (ret)
+		return ret < 0 ? 0 : ret;
+	err = kxp_dp_ct_gc(dp, &st);
+	kxp_dp_close(dp);
+	if (err) {
+		cli_error("ct gc: kxp_ct4: %s", strerror(-err));
+		return 1;
+	}
+	if (kxp_cli.json) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(o, "scanned", (double)st.scanned);
+		cJSON_AddNumberToObject(o, "deleted", (double)st.deleted);
+		cJSON_AddNumberToObject(o, "ms", st.ms);
+		cli_print_json(o);
+	} else {
+		printf("%llu entries scanned, %llu expired and deleted (%.1f ms)\n", (unsigned long long)st.scanned,
+		       (unsigned long long)st.deleted, st.ms);
+	}
+	return 0;
+}
+
 int cmd_ct(int argc, char **argv)
 {
 	struct kxp_dp *dp = NULL;
@@ -451,6 +483,8 @@ int cmd_ct(int argc, char **argv)
 	size_t n = 0;
 	int ret, err;
 
+	if (argc > 1 && argv[1][0] != '-' && cli_is_prefix(argv[1], "gc"))
+		return ct_gc(argc, argv);
 	ret = list_args(argc, argv, "ct", "list", ct_help, &dp);
 	if (ret)
 		return ret < 0 ? 0 : ret;

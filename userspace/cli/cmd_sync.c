@@ -64,8 +64,9 @@ static int reattach_recorded(const struct sync_args *a, struct kxp_dp *dp, cJSON
 	char line[256];
 	int n = kxp_dp_attachments(a->instance, att, 64), err;
 
-	snprintf(line, sizeof(line), "instance %s: pinned maps of layout version %d migrated to %d (service maps recreated, flows kept)",
-		 a->instance, kxp_dp_migrated_from(dp), KXP_LAYOUT_VERSION);
+	snprintf(line, sizeof(line),
+		 "instance %s: pinned maps of layout version %d migrated to %d (service maps recreated, flows kept: %ld conntrack entries copied)",
+		 a->instance, kxp_dp_migrated_from(dp), KXP_LAYOUT_VERSION, kxp_dp_flows_copied(dp));
 	fprintf(stderr, "kxp: info: %s\n", line);
 	if (warn)
 		cJSON_AddItemToArray(warn, cJSON_CreateString(line));
@@ -353,6 +354,21 @@ int cmd_sync(int argc, char **argv)
 			cJSON_AddStringToObject(o, "xdp", ext ? kxp_xdp_mode_name(used) : "off");
 			cJSON_AddBoolToObject(o, "tc", true);
 			cJSON_AddItemToArray(att, o);
+		}
+	}
+
+	/* expired flows out of kxp_ct4 (no LRU): what the agent does every
+	 * 10 s, once per sync without one */
+	{
+		struct kxp_ct_gc_stats gst;
+
+		err = kxp_dp_ct_gc(dp, &gst);
+		if (err) {
+			snprintf(line, sizeof(line), "conntrack collector: %s (expired flows stay in kxp_ct4)",
+				 strerror(-err));
+			fprintf(stderr, "kxp: warning: %s\n", line);
+			if (warn)
+				cJSON_AddItemToArray(warn, cJSON_CreateString(line));
 		}
 	}
 

@@ -76,6 +76,21 @@ const char *kxp_dp_sock_error(const struct kxp_dp *dp);
  * map but the flow state recreated, empty): attach the programs only after
  * the first full kxp_dp_apply, or traffic meets empty service maps. 0: none. */
 int kxp_dp_migrated_from(const struct kxp_dp *dp);
+/* The conntrack collector (ctgc.c): deletes kxp_ct4 entries whose flow
+ * expired in both directions. The agent runs it every KXP_CT_GC_INTERVAL_S,
+ * every KXP_CT_GC_BUSY_S while the table is at least half full; without an
+ * agent, `kxp sync` and `kxp ct gc` do. */
+#define KXP_CT_GC_INTERVAL_S 10
+#define KXP_CT_GC_BUSY_S 2
+struct kxp_ct_gc_stats {
+	uint64_t scanned, deleted; /* entries read, entries deleted */
+	uint64_t max;              /* kxp_ct4's size */
+	double ms;
+};
+int kxp_dp_ct_gc(struct kxp_dp *dp, struct kxp_ct_gc_stats *st);
+
+/* Conntrack entries this open copied from a flow map whose type changed. */
+long kxp_dp_flows_copied(const struct kxp_dp *dp);
 /* Trace copies: the result of the last run of a program (NULL if !trace). */
 const struct kxp_trace_res *kxp_dp_trace_res(const struct kxp_dp *dp, int stage);
 

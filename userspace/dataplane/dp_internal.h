@@ -37,6 +37,8 @@ struct kxp_dp {
 	bool created[KXP_MAP__COUNT]; /* created empty by this open (not adopted from pins) */
 	int migrated_from;           /* layout version of the pins this open migrated (0: none) */
 	bool hint_seed_ct;           /* kxp_hint is new beside an older instance's kxp_ct4 */
+	int old_flows[KXP_MAP__COUNT]; /* during open: a flow map of an older type, to copy (else -1) */
+	long flows_copied;             /* entries copied from those */
 };
 
 /* hint.c: bring kxp_hint up to date with d before the entries it covers are

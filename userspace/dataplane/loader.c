@@ -45,7 +45,7 @@ static const struct {
 	[KXP_MAP_SLOT] = { KXP_PIN_SLOT, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(__u32) },
 	[KXP_MAP_BACKEND] = { KXP_PIN_BACKEND, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_backend) },
 	[KXP_MAP_REVNAT] = { KXP_PIN_REVNAT, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_revnat) },
-	[KXP_MAP_CT] = { KXP_PIN_CT, BPF_MAP_TYPE_LRU_HASH, sizeof(struct kxp_flow4), sizeof(struct kxp_ct_val), true },
+	[KXP_MAP_CT] = { KXP_PIN_CT, BPF_MAP_TYPE_HASH, sizeof(struct kxp_flow4), sizeof(struct kxp_ct_val), true },
 	[KXP_MAP_NODEIP] = { KXP_PIN_NODEIP, BPF_MAP_TYPE_HASH, sizeof(__be32), sizeof(struct kxp_nodeip) },
 	[KXP_MAP_LBSR] = { KXP_PIN_LBSR, BPF_MAP_TYPE_LPM_TRIE, sizeof(struct kxp_lbsr_key), sizeof(__u8) },
 	[KXP_MAP_CONFIG] = { KXP_PIN_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct kxp_config) },
@@ -125,7 +125,7 @@ static struct kxp_dp *dp_alloc(void)
 	if (!dp)
 		return NULL;
 	for (int i = 0; i < KXP_MAP__COUNT; i++)
-		dp->map_fd[i] = -1;
+		dp->map_fd[i] = dp->old_flows[i] = -1;
 	return dp;
 }
 
@@ -220,7 +220,10 @@ static int adopt_pin(struct bpf_map *map, int fd, const char *instance, const st
 /* Pins of an older layout version: unpin every map but the flow state
  * (map_desc[].flows), so that this open creates them anew and the writer
  * fills them from scratch, while established flows keep their conntrack
- * entries. The programs still attached keep the old maps alive until the new
+ * entries. A flow map whose type changed (kxp_ct4 was an LRU hash before
+ * layout 4) is unpinned too, held open, and its entries copied into the new
+ * one once it exists (copy_old_flows); flows the old programs create after
+ * the copy, until the new ones are attached, are not carried over. The programs still attached keep the old maps alive until the new
  * programs replace them; callers attach those only once the new maps are
  * written (kxp_dp_migrated_from). Returns the old version, 0 when there was
  * nothing to migrate, or a negative errno. */
@@ -241,13 +244,100 @@ static int migrate_pins(struct kxp_dp *dp)
 	if (err || !cfg.layout_version || cfg.layout_version >= KXP_LAYOUT_VERSION)
 		return err; /* current, or newer: the adoption below refuses that */
 	for (int i = 0; i < KXP_MAP__COUNT; i++) {
-		if (map_desc[i].flows)
-			continue;
+		if (map_desc[i].flows) {
+			struct bpf_map_info info = {};
+			__u32 len = sizeof(info);
+
+			fd = pin_open(dp, i);
+			if (fd == -ENOENT)
+				continue;
+			if (fd < 0)
+				return fd;
+			if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type == map_desc[i].type ||
+			    info.key_size != map_desc[i].key_size || info.value_size != map_desc[i].value_size) {
+				close(fd); /* kept as it is (or refused by the adoption) */
+				continue;
+			}
+			dp->old_flows[i] = fd;
+		}
 		snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, map_desc[i].name);
 		if (unlink(path) && errno != ENOENT)
 			return -errno;
 	}
 	return (int)cfg.layout_version;
+}
+
+/* The entries of an older flow map into the new one (same key and value),
+ * in batches where the kernel has them; stops quietly when the new map is
+ * full (what did not fit is as if it had expired). Returns entries copied. */
+static long copy_flows(int from, int to, size_t ksz, size_t vsz)
+{
+	enum { CHUNK = 4096 };
+	void *keys = malloc(CHUNK * ksz), *vals = malloc(CHUNK * vsz), *k = malloc(ksz), *next = malloc(ksz);
+	__u64 cursor = 0;
+	long copied = 0;
+	bool first = true, batch = true;
+
+	while (keys && vals && k && next) {
+		__u32 n = CHUNK;
+		int err = 0;
+
+		if (batch) {
+			LIBBPF_OPTS(bpf_map_batch_opts, bo);
+
+			err = bpf_map_lookup_batch(from, first ? NULL : &cursor, &cursor, keys, vals, &n, &bo);
+			if (err && errno == EINVAL && first) {
+				batch = false; /* no batch lookups for this map type here */
+				continue;
+			}
+			if (err && errno != ENOENT)
+				break;
+		} else {
+			/* one by one: the key after the last one copied */
+			for (n = 0; n < CHUNK && !bpf_map_get_next_key(from, first && !n ? NULL : k, next); ) {
+				memcpy(k, next, ksz);
+				if (!bpf_map_lookup_elem(from, k, (char *)vals + n * vsz))
+					memcpy((char *)keys + n * ksz, k, ksz), n++;
+				first = false;
+			}
+			err = n < CHUNK ? -1 : 0;
+		}
+		first = false;
+		for (__u32 j = 0; j < n; j++) {
+			if (bpf_map_update_elem(to, (char *)keys + j * ksz, (char *)vals + j * vsz, BPF_NOEXIST)) {
+				if (errno == E2BIG || errno == ENOMEM)
+					goto out;
+				continue;
+			}
+			copied++;
+		}
+		if (err)
+			break; /* ENOENT: that was the last batch */
+	}
+out:
+	free(keys);
+	free(vals);
+	free(k);
+	free(next);
+	return copied;
+}
+
+static void copy_old_flows(struct kxp_dp *dp)
+{
+	for (int i = 0; i < KXP_MAP__COUNT; i++) {
+		if (dp->old_flows[i] < 0)
+			continue;
+		if (dp->map_fd[i] >= 0)
+			dp->flows_copied += copy_flows(dp->old_flows[i], dp->map_fd[i], map_desc[i].key_size,
+						       map_desc[i].value_size);
+		close(dp->old_flows[i]);
+		dp->old_flows[i] = -1;
+	}
+}
+
+long kxp_dp_flows_copied(const struct kxp_dp *dp)
+{
+	return dp ? dp->flows_copied : 0;
 }
 
 int kxp_dp_migrated_from(const struct kxp_dp *dp)
@@ -554,7 +644,11 @@ int kxp_dp_open(struct kxp_dp **out, const struct kxp_dp_opts *o)
 		dp->map_max[i] = bpf_map__max_entries(tm);
 		dp->created[i] = !reused[i];
 	}
-	dp->hint_seed_ct = reused[KXP_MAP_CT] && !reused[KXP_MAP_HINT] && !o->trace;
+	dp->hint_seed_ct = (reused[KXP_MAP_CT] || dp->old_flows[KXP_MAP_CT] >= 0) && !reused[KXP_MAP_HINT] &&
+			   !o->trace;
+	if (dp->old_flows[KXP_MAP_CT] >= 0)
+		dp->created[KXP_MAP_CT] = false; /* it holds the copied flows */
+	copy_old_flows(dp);
 
 	if (want_xdp) {
 		dp->xdp = xdp_open(noloop);
@@ -739,9 +833,19 @@ void kxp_dp_close(struct kxp_dp *dp)
 		return;
 	kxp_wcache_free(dp->wc);
 	free(dp->hint);
-	for (int i = 0; i < KXP_MAP__COUNT; i++)
+	for (int i = 0; i < KXP_MAP__COUNT; i++) {
 		if (dp->own_fd[i] && dp->map_fd[i] >= 0)
 			close(dp->map_fd[i]);
+		if (dp->old_flows[i] >= 0) {
+			/* an open that failed before copying: the old flows
+			 * stay pinned for the next attempt */
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, map_desc[i].name);
+			bpf_obj_pin(dp->old_flows[i], path);
+			close(dp->old_flows[i]);
+		}
+	}
 	kxp_sock_bpf__destroy(dp->sock);
 	kxp_tc_bpf__destroy(dp->tc);
 	kxp_xdp_bpf__destroy(dp->xdp);

@@ -39,6 +39,7 @@ static const char *const reason_names[KXP_R_MAX] = {
 	[KXP_R_NO_REJECT] = "no_reject",
 	[KXP_R_SOCK_XLATE] = "sock_xlate",
 	[KXP_R_SOCK_REVNAT] = "sock_revnat",
+	[KXP_R_CT_FULL] = "ct_full",
 };
 
 const char *kxp_reason_name(unsigned r)
