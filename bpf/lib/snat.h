@@ -233,8 +233,11 @@ claimed:
 	return 1;
 }
 
-/* A full kxp_ct4 refuses an insert with -E2BIG (a preallocated hash). */
-#define KXP_E2BIG 7
+/* An insert that fails for another reason than an existing key (-EEXIST):
+ * kxp_ct4 has no room (-E2BIG). The error is read as an int: kernels before
+ * 6.4 call the map's update op directly and return its int in the low half
+ * of r0 (-7 read as a long is 4294967289 there). */
+#define KXP_EEXIST 17
 #define KXP_SNAT_CT_FULL (-2)
 
 /* Claim a port for nat = {snat addr, backend, ?, backend port} by writing the
@@ -255,13 +258,13 @@ static __always_inline int kxp_snat_claim(const struct kxp_pkt *p, const struct 
 		},
 		.v = *rev,
 	};
-	long err;
+	int err;
 
 	kxp_snat_range(p, cfg, &s.min, &s.n);
 	s.off = kxp_snat_hash(p) % s.n;
 	s.k.dport = bpf_htons((__u16)(s.min + s.off));
 	err = bpf_map_update_elem(&kxp_ct4, &s.k, &s.v, BPF_NOEXIST);
-	if (err == -KXP_E2BIG)
+	if (err && err != -KXP_EEXIST)
 		return KXP_SNAT_CT_FULL;
 	if (err) {
 #ifndef KXP_NO_BPF_LOOP
