@@ -223,8 +223,9 @@ static int adopt_pin(struct bpf_map *map, int fd, const char *instance, const st
  * entries. A flow map whose type changed (kxp_ct4 was an LRU hash before
  * layout 4) is unpinned too, held open, and its entries copied into the new
  * one once it exists (copy_old_flows); flows the old programs create after
- * the copy, until the new ones are attached, are not carried over. The programs still attached keep the old maps alive until the new
- * programs replace them; callers attach those only once the new maps are
+ * the copy, until the new ones are attached, are not carried over. The
+ * programs still attached keep the old maps alive until the new programs
+ * replace them; callers attach those only once the new maps are
  * written (kxp_dp_migrated_from). Returns the old version, 0 when there was
  * nothing to migrate, or a negative errno. */
 static int migrate_pins(struct kxp_dp *dp)
@@ -268,57 +269,36 @@ static int migrate_pins(struct kxp_dp *dp)
 }
 
 /* The entries of an older flow map into the new one (same key and value),
- * in batches where the kernel has them; stops quietly when the new map is
- * full (what did not fit is as if it had expired). Returns entries copied. */
+ * in batches (hash and LRU maps have them since 5.6, below kxp's minimum);
+ * stops quietly when the new map is full (what did not fit is as if it had
+ * expired). Returns the entries copied. */
 static long copy_flows(int from, int to, size_t ksz, size_t vsz)
 {
 	enum { CHUNK = 4096 };
-	void *keys = malloc(CHUNK * ksz), *vals = malloc(CHUNK * vsz), *k = malloc(ksz), *next = malloc(ksz);
+	char *keys = malloc(CHUNK * ksz), *vals = malloc(CHUNK * vsz);
 	__u64 cursor = 0;
 	long copied = 0;
-	bool first = true, batch = true;
+	bool first = true, last = false;
 
-	while (keys && vals && k && next) {
+	while (keys && vals && !last) {
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
 		__u32 n = CHUNK;
-		int err = 0;
 
-		if (batch) {
-			LIBBPF_OPTS(bpf_map_batch_opts, bo);
-
-			err = bpf_map_lookup_batch(from, first ? NULL : &cursor, &cursor, keys, vals, &n, &bo);
-			if (err && errno == EINVAL && first) {
-				batch = false; /* no batch lookups for this map type here */
-				continue;
-			}
-			if (err && errno != ENOENT)
+		if (bpf_map_lookup_batch(from, first ? NULL : &cursor, &cursor, keys, vals, &n, &bo)) {
+			if (errno != ENOENT)
 				break;
-		} else {
-			/* one by one: the key after the last one copied */
-			for (n = 0; n < CHUNK && !bpf_map_get_next_key(from, first && !n ? NULL : k, next); ) {
-				memcpy(k, next, ksz);
-				if (!bpf_map_lookup_elem(from, k, (char *)vals + n * vsz))
-					memcpy((char *)keys + n * ksz, k, ksz), n++;
-				first = false;
-			}
-			err = n < CHUNK ? -1 : 0;
+			last = true; /* ENOENT: n holds the last batch */
 		}
 		first = false;
 		for (__u32 j = 0; j < n; j++) {
-			if (bpf_map_update_elem(to, (char *)keys + j * ksz, (char *)vals + j * vsz, BPF_NOEXIST)) {
-				if (errno == E2BIG || errno == ENOMEM)
-					goto out;
-				continue;
-			}
-			copied++;
+			if (!bpf_map_update_elem(to, keys + j * ksz, vals + j * vsz, BPF_NOEXIST))
+				copied++;
+			else if (errno == E2BIG || errno == ENOMEM)
+				last = true;
 		}
-		if (err)
-			break; /* ENOENT: that was the last batch */
 	}
-out:
 	free(keys);
 	free(vals);
-	free(k);
-	free(next);
 	return copied;
 }
 
