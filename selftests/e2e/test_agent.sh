@@ -197,7 +197,7 @@ case_health_endpoints()
 	for m in kxp_sync_duration_seconds_bucket kxp_network_programming_duration_seconds_count kxp_services \
 		kxp_endpoints 'kxp_map_entries{map="kxp_svc4"}' 'kxp_watch_restarts_total{kind="service"}' \
 		'kxp_relists_total{kind="endpointslice"}' kxp_frontend_packets_total kxp_packets_by_reason_total \
-		kxp_snat_allocation_failures_total; do
+		kxp_snat_allocation_failures_total kxp_ct_gc_runs_total kxp_ct_gc_deleted_total; do
 		grep -qF "$m" <<<"$out" || fail "metrics: $m missing" || return
 	done
 	# healthCheckNodePort from outside: one local Ready endpoint

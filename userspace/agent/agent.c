@@ -73,6 +73,8 @@ struct agent {
 	/* the conntrack collector (dataplane/ctgc.c) */
 	uint64_t gc_next_ns;
 	int gc_err;
+	uint64_t gc_runs, gc_errors, gc_deleted;
+	double gc_last_s;
 };
 
 static const char *const kind_name[] = { "Service", "EndpointSlice", "Node" };
@@ -482,6 +484,10 @@ static void publish(struct agent *a)
 	for (size_t i = 0; i < a->n_links; i++)
 		dev += a->links[i].attached;
 	st.devices_attached = dev;
+	st.ct_gc_runs = a->gc_runs;
+	st.ct_gc_errors = a->gc_errors;
+	st.ct_gc_deleted = a->gc_deleted;
+	st.ct_gc_last_s = a->gc_last_s;
 	kxp_http_publish(a->http, &st);
 }
 
@@ -525,6 +531,12 @@ static void ct_gc(struct agent *a)
 	else if (!err && a->gc_err)
 		pr_info("conntrack collector: running again");
 	a->gc_err = err;
+	a->gc_runs++;
+	a->gc_errors += err != 0;
+	if (!err) {
+		a->gc_deleted += st.deleted;
+		a->gc_last_s = st.ms / 1e3;
+	}
 	if (!err && st.deleted)
 		pr_debug("conntrack collector: %llu of %llu entries expired and deleted in %.1f ms",
 			 (unsigned long long)st.deleted, (unsigned long long)st.scanned, st.ms);

@@ -352,6 +352,14 @@ char *kxp_http_metrics_text(struct kxp_http *h, size_t *len)
 	sb_printf(&b, "# TYPE kxp_frontends gauge\nkxp_frontends %llu\n", (unsigned long long)s.frontends);
 	sb_printf(&b, "# TYPE kxp_devices_attached gauge\nkxp_devices_attached %llu\n",
 		  (unsigned long long)s.devices_attached);
+	sb_printf(&b, "# HELP kxp_ct_gc_runs_total Passes of the conntrack collector over kxp_ct4.\n"
+		      "# TYPE kxp_ct_gc_runs_total counter\nkxp_ct_gc_runs_total %llu\n"
+		      "# TYPE kxp_ct_gc_errors_total counter\nkxp_ct_gc_errors_total %llu\n"
+		      "# HELP kxp_ct_gc_deleted_total Conntrack entries of expired flows deleted.\n"
+		      "# TYPE kxp_ct_gc_deleted_total counter\nkxp_ct_gc_deleted_total %llu\n"
+		      "# TYPE kxp_ct_gc_last_duration_seconds gauge\nkxp_ct_gc_last_duration_seconds %.6f\n",
+		  (unsigned long long)s.ct_gc_runs, (unsigned long long)s.ct_gc_errors,
+		  (unsigned long long)s.ct_gc_deleted, s.ct_gc_last_s);
 	sb_printf(&b, "# TYPE kxp_synced gauge\nkxp_synced %d\n# TYPE kxp_healthy gauge\nkxp_healthy %d\n", s.synced,
 		  ok);
 	sb_printf(&b, "# HELP kxp_watch_restarts_total Watches that ended and were restarted, by kind.\n"

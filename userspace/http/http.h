@@ -36,6 +36,9 @@ struct kxp_http_status {
 	uint64_t services, endpoints, frontends;
 	struct kxp_reflector_stats refl[KXP_K8S__KINDS];
 	uint64_t devices_attached;
+	/* the conntrack collector: passes, entries deleted, the last pass */
+	uint64_t ct_gc_runs, ct_gc_errors, ct_gc_deleted;
+	double ct_gc_last_s;
 };
 
 struct kxp_http;
