@@ -404,10 +404,13 @@ static int ranges_release(struct ranges *rg)
 
 /* The mirror of one kxp_backend4 entry, by id (an array like the map: a
  * hash table keyed by id cost 2.5 times the memory and a hash per lookup).
- * proto 0: no backend has this id. ref: slots naming it. */
+ * proto 0: no backend has this id. ref: slots naming it. want: the last
+ * apply (kxp_wcache.epoch) that asked for it, so an apply needs no table of
+ * the backends it wants. */
 struct mbe {
 	struct kxp_backend b;
 	uint32_t ref;
+	uint32_t want;
 };
 
 /* Which Service wrote a frontend: the per-service apply touches only the
@@ -423,6 +426,7 @@ struct kxp_wcache {
 	struct htab slots;   /* sp_id -> struct slots */
 	struct mbe *be;      /* by backend id: what kxp_backend4 holds, and refs */
 	uint32_t be_cap;     /* ids below it have an element */
+	uint32_t epoch;      /* the apply running (mbe.want), from 1 */
 	struct htab be_addr; /* addr:port/proto -> backend id (uint32_t) */
 	struct htab revnat;  /* fe_id -> struct kxp_revnat */
 	struct htab nodeip;  /* addr -> struct kxp_nodeip */
@@ -592,7 +596,7 @@ static uint32_t mbe_refs(const struct kxp_wcache *wc, uint32_t id)
 static void be_ref_inc(struct kxp_wcache *wc, uint32_t id)
 {
 	/* on ENOMEM the backend merely looks unused to a per-service apply,
-	 * which also checks be_want (a slot names an id mbe_put has held) */
+	 * which also checks be_wanted (a slot names an id mbe_put has held) */
 	if (id && !mbe_reserve(wc, (size_t)id + 1))
 		wc->be[id].ref++;
 }
@@ -992,11 +996,6 @@ struct wfe {
 	const struct kxp_d_frontend *d;
 };
 
-struct wbe {
-	uint32_t id;
-	uint8_t flags;
-	bool ok;
-};
 
 /* The updates of one map and phase, written by wq_flush in the order they
  * were queued. A full apply flushes them with BPF_MAP_UPDATE_BATCH: one
@@ -1038,7 +1037,6 @@ struct apply_ctx {
 	struct wfe *fes;        /* per d->fe[] */
 	struct wq q, q2;        /* queued writes of the phase running */
 	struct htab sp2set;     /* claimed sp_id -> set index */
-	struct htab be_want;    /* backend addr:port/proto -> struct wbe */
 	struct htab fe_want;    /* svc key -> wfe index */
 	struct htab fe_live;    /* fe ids of frontends written or kept */
 	struct htab lbsr_want;  /* fe_id << 32 | addr -> prefixes asked for (as wc->lbsr) */
@@ -1667,7 +1665,7 @@ static int phase_alloc(struct apply_ctx *c)
 		for (size_t s = 0; s < d->n_sets; s++)
 			nb += d->sets[s].n_be;
 		if (ht_reserve(&c->fe_want, d->n_fe) || ht_reserve(&c->fe_live, d->n_fe) ||
-		    ht_reserve(&c->sp2set, d->n_sets) || ht_reserve(&c->be_want, nb) ||
+		    ht_reserve(&c->sp2set, d->n_sets) || ht_reserve(&c->wc->be_addr, nb) ||
 		    ht_reserve(&c->wc->svc, d->n_fe) || ht_reserve(&c->wc->revnat, d->n_fe) ||
 		    ht_reserve(&c->wc->slots, d->n_sets) || ht_reserve(&c->wc->spname, d->n_sets))
 			return -ENOMEM;
@@ -1759,13 +1757,26 @@ static int phase_config(struct apply_ctx *c)
 	return c->only ? 0 : write_config_nodeips(c, c->d);
 }
 
-/* 1. Backends: new ones (and flag changes in place) before any slot names them. */
+/* Is backend id wanted by the apply running? */
+static bool be_wanted(const struct kxp_wcache *wc, uint32_t id)
+{
+	return id < wc->be_cap && wc->be[id].want == wc->epoch;
+}
+
+/* 1. Backends: new ones (and flag changes in place) before any slot names
+ * them. Each set's ids go to its be[] in the desired order (0: left out);
+ * a backend several sets share is queued once (it is wanted already). A new
+ * backend's address names its id from here on; its entry is mirrored once
+ * written, and a failed write takes the address back. */
 static int phase_backends(struct apply_ctx *c)
 {
 	const struct kxp_desired *d = c->d;
+	struct kxp_wcache *wc = c->wc;
 	struct wq *q = &c->q;
 	int err;
 
+	if (!++wc->epoch)
+		wc->epoch = 1; /* (after 2^32 applies) */
 	wq_start(q, KXP_MAP_BACKEND, sizeof(uint32_t), sizeof(struct kxp_backend));
 	for (size_t s = 0; s < d->n_sets; s++) {
 		const struct kxp_d_set *ds = &d->sets[s];
@@ -1778,47 +1789,50 @@ static int phase_backends(struct apply_ctx *c)
 		for (size_t b = 0; b < ds->n_be; b++) {
 			const struct kxp_d_backend *db = &ds->be[b];
 			uint64_t k = be_k(db->addr, htons(db->port), db->proto);
-			const uint32_t *cur_id;
+			const uint32_t *cur_id = ht_get(&wc->be_addr, k);
 			struct kxp_backend v = { .addr = db->addr, .port = htons(db->port), .proto = db->proto,
 						 .flags = db->flags };
-			struct wbe nw = { .flags = db->flags, .ok = true };
+			uint32_t id;
 
-			if (ht_get(&c->be_want, k))
-				continue;
-			cur_id = ht_get(&c->wc->be_addr, k);
 			if (cur_id) {
-				const struct kxp_backend *cur = mbe_get(c->wc, *cur_id);
+				const struct kxp_backend *cur;
 
-				nw.id = *cur_id;
-				if ((!cur || memcmp(cur, &v, sizeof(v))) && wq_push(q, &nw.id, &v, k))
+				id = *cur_id;
+				if (mbe_reserve(wc, (size_t)id + 1))
+					return -ENOMEM;
+				if (be_wanted(wc, id))
+					goto next; /* another set's: queued already */
+				wc->be[id].want = wc->epoch;
+				cur = mbe_get(wc, id);
+				if ((!cur || memcmp(cur, &v, sizeof(v))) && wq_push(q, &id, &v, k))
 					return -ENOMEM;
 			} else {
-				nw.id = ids_alloc(c->be_ids);
-				if (!nw.id) {
+				id = ids_alloc(c->be_ids);
+				if (!id) {
 					struct in_addr ia = { db->addr };
 					char pb[8];
 
 					fail(c, -ENOSPC, "backend %s:%u/%s: kxp_backend4 is full", inet_ntoa(ia), db->port,
 					     kxp_proto_name(db->proto, pb));
-					nw.ok = false;
-				} else if (wq_push(q, &nw.id, &v, k)) {
-					return -ENOMEM;
+					goto next;
 				}
+				if (mbe_reserve(wc, (size_t)id + 1) || !ht_put(&wc->be_addr, k, &id) ||
+				    wq_push(q, &id, &v, k))
+					return -ENOMEM;
+				wc->be[id].want = wc->epoch;
 			}
-			if (!ht_put(&c->be_want, k, &nw))
-				return -ENOMEM;
+next:
+			c->sets[s].be[b] = id;
 		}
 	}
 	err = wq_flush(c, q);
 	if (err)
 		return err;
-	if (!c->only && ht_reserve(&c->wc->be_addr, c->be_want.n))
-		return -ENOMEM;
 	for (uint32_t i = 0; i < q->n; i++) {
 		uint64_t k = q->tag[i];
 		uint32_t id = *(uint32_t *)(q->k + i * q->ksz);
 		const struct kxp_backend *v = (const void *)(q->v + i * q->vsz);
-		bool had = ht_get(&c->wc->be_addr, k) != NULL;
+		bool had = mbe_get(wc, id) != NULL;
 
 		if (q->res[i]) {
 			struct in_addr ia = { v->addr };
@@ -1828,14 +1842,18 @@ static int phase_backends(struct apply_ctx *c)
 			     kxp_proto_name(v->proto, pb));
 			if (!had) {
 				/* an existing one keeps its old entry, a new one is left out */
-				((struct wbe *)ht_get(&c->be_want, k))->ok = false;
+				const uint32_t *ai = ht_get(&wc->be_addr, k);
+
+				if (ai && *ai == id)
+					ht_del(&wc->be_addr, k);
+				wc->be[id].want = 0;
 				if (c->only)
 					ids_clear(c->be_ids, id);
 			}
 			continue;
 		}
-		if ((err = mbe_put(c->wc, id, v)) || !ht_put(&c->wc->be_addr, k, &id))
-			return err ? err : -ENOMEM;
+		if ((err = mbe_put(wc, id, v)))
+			return err;
 		if (had)
 			c->st->be_updated++;
 		else
@@ -1855,12 +1873,12 @@ static int phase_set_backends(struct apply_ctx *c)
 
 		if (!sets[s].used)
 			continue;
+		/* in place: n never passes b */
 		for (size_t b = 0; b < ds->n_be; b++) {
-			const struct kxp_d_backend *db = &ds->be[b];
-			const struct wbe *w = ht_get(&c->be_want, be_k(db->addr, htons(db->port), db->proto));
+			uint32_t id = sets[s].be[b];
 
-			if (w && w->ok)
-				sets[s].be[sets[s].n++] = w->id;
+			if (id && mbe_get(c->wc, id))
+				sets[s].be[sets[s].n++] = id;
 		}
 		if (sets[s].n > KXP_MAX_SET_BACKENDS) {
 			fail(c, -E2BIG, "set %s: %u backends, only %u fit", ds->key ? ds->key : "?", sets[s].n,
@@ -2517,11 +2535,9 @@ static int stale_backends_service(struct apply_ctx *c)
 		struct kxp_backend b;
 		const uint32_t *ai;
 
-		if (!bp || mbe_refs(c->wc, id))
+		if (!bp || mbe_refs(c->wc, id) || be_wanted(c->wc, id))
 			continue;
 		b = *bp;
-		if (ht_get(&c->be_want, be_k(b.addr, b.port, b.proto)))
-			continue;
 		err = del(c, KXP_MAP_BACKEND, &id);
 		if (err)
 			return err;
@@ -2548,11 +2564,9 @@ static int stale_backends_full(struct apply_ctx *c)
 		const uint32_t *ai;
 		struct kxp_backend b;
 
-		if (!bp || c->wc->be[id].ref)
+		if (!bp || c->wc->be[id].ref || be_wanted(c->wc, id))
 			continue;
 		b = *bp;
-		if (ht_get(&c->be_want, be_k(b.addr, b.port, b.proto)))
-			continue;
 		err = del(c, KXP_MAP_BACKEND, &id);
 		if (err)
 			return err;
@@ -2732,7 +2746,6 @@ static void apply_ctx_free(struct apply_ctx *c)
 	free(c->old_keys.v);
 	free(c->new_keys.v);
 	ht_free(&c->sp2set);
-	ht_free(&c->be_want);
 	ht_free(&c->fe_want);
 	ht_free(&c->fe_live);
 	ht_free(&c->lbsr_want);
@@ -2752,7 +2765,6 @@ static int apply(struct kxp_dp *dp, const struct kxp_desired *d, struct kxp_appl
 		.own = -1,
 		.stats_sz = stats_vsz(),
 		.sp2set = { .vsize = sizeof(uint32_t) },
-		.be_want = { .vsize = sizeof(struct wbe) },
 		.fe_want = { .vsize = sizeof(uint32_t) },
 		.fe_live = { .vsize = 1 },
 		.lbsr_want = { .vsize = sizeof(uint64_t) },
