@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "dataplane/dataplane.h"
 #include "../lib/testlib.h"
@@ -352,6 +353,58 @@ KXP_TEST(writer_membership_only_where_read)
 		ASSERT_EQ(st.writes, 0, "nothing left to do");
 out:
 	kxp_dp_close(dp);
+}
+
+/* A frontend id given again starts with cleared counters (kxp_stats keeps
+ * what the datapath counted under it before); a fresh id of fresh maps is
+ * not written at all. */
+KXP_TEST(writer_reused_frontend_id_counts_from_zero)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct kxp_stats *st = calloc(ncpu > 0 ? ncpu : 1, sizeof(*st));
+	struct kxp_dp *dp = NULL;
+	struct kxp_apply_stats as;
+	struct kxp_svc_val web, other;
+	struct fixture f;
+	uint32_t id;
+
+	if (!need_root() || !ASSERT_TRUE(st && ncpu > 0, "per-CPU buffer"))
+		goto out;
+	fixture_init(&f);
+	if (!ASSERT_OK(kxp_dp_open(&dp, &(struct kxp_dp_opts){ .no_pin = true }), "open") ||
+	    !ASSERT_OK(kxp_dp_apply(dp, &f.d, &as), "apply 1"))
+		goto out;
+	/* backends 3, slots 3, membership 1 (the UDP set), names 2, reverse
+	 * NAT 4, source range 1, frontends 4, config, node address: no counters */
+	ASSERT_EQ(as.writes, 3 + 3 + 1 + 2 + 4 + 1 + 4 + 1 + 1, "no counter writes into fresh maps");
+	svc_get(dp, "10.96.0.10", 80, TCP, 0, &web);
+	/* traffic counted under the ClusterIP's id */
+	for (int c = 0; c < ncpu; c++)
+		st[c] = (struct kxp_stats){ .packets = 7, .bytes = 700, .drops = 1 };
+	id = web.fe_id;
+	if (!ASSERT_OK(bpf_map_update_elem(kxp_dp_map_fd(dp, KXP_MAP_STATS), &id, st, BPF_ANY), "counters"))
+		goto out;
+	/* the ClusterIP goes, another frontend comes in a later apply */
+	f.fe[0] = f.fe[3];
+	f.d.n_fe = 3;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply 2: ClusterIP removed"))
+		goto out;
+	f.fe[3] = (struct kxp_d_frontend){ .addr = ip("10.96.0.99"), .port = 80, .proto = TCP,
+					   .kind = KXP_FE_CLUSTERIP, .set = 0, .svc = "default/web", .port_name = "http" };
+	f.d.n_fe = 4;
+	if (!ASSERT_OK(kxp_dp_apply(dp, &f.d, NULL), "apply 3: a new frontend") ||
+	    !ASSERT_TRUE(svc_get(dp, "10.96.0.99", 80, TCP, 0, &other), "new frontend") ||
+	    !ASSERT_EQ(other.fe_id, web.fe_id, "it has the freed id"))
+		goto out;
+	memset(st, 0xff, (size_t)ncpu * sizeof(*st));
+	if (!ASSERT_OK(bpf_map_lookup_elem(kxp_dp_map_fd(dp, KXP_MAP_STATS), &id, st), "read counters"))
+		goto out;
+	for (int c = 0; c < ncpu; c++)
+		if (!ASSERT_TRUE(!st[c].packets && !st[c].bytes && !st[c].drops, "counters cleared"))
+			break;
+out:
+	kxp_dp_close(dp);
+	free(st);
 }
 
 KXP_TEST(writer_changed_backend_changes_only_that)
@@ -816,9 +869,10 @@ KXP_TEST(writer_batched_apply_from_empty_reads_back)
 	ASSERT_EQ(st.lbsr_written, 2 * (nsvc / 5), "lbsr_written");
 	ASSERT_EQ(st.n_failed, 0, "nothing failed");
 	/* entries: backends, slots, members (a quarter of the sets have
-	 * affinity), names, reverse NAT, counters, source ranges, frontends,
-	 * config, node address; per table its fill and its outer entry */
-	expect = 2 * nsvc * nbe + nsvc / 4 * nbe + nsvc + 3 * (uint32_t)g.d.n_fe + 2 * (nsvc / 5) + 2 + 2 * (nsvc / 3);
+	 * affinity), names, reverse NAT, source ranges, frontends, config, node
+	 * address; per table its fill and its outer entry (no counters: fresh
+	 * ids of fresh maps count from zero already) */
+	expect = 2 * nsvc * nbe + nsvc / 4 * nbe + nsvc + 2 * (uint32_t)g.d.n_fe + 2 * (nsvc / 5) + 2 + 2 * (nsvc / 3);
 	ASSERT_EQ(st.writes, expect, "writes count entries");
 	/* one batch per map and phase, one fill per table (and config, node address) */
 	ASSERT_TRUE(st.syscalls <= 12 + nsvc / 3, "writes went in batches");

@@ -427,6 +427,10 @@ struct kxp_wcache {
 	struct mbe *be;      /* by backend id: what kxp_backend4 holds, and refs */
 	uint32_t be_cap;     /* ids below it have an element */
 	uint32_t epoch;      /* the apply running (mbe.want), from 1 */
+	/* frontend ids above it have never had a frontend since kxp_stats and
+	 * kxp_ct4 were created, so their counters are zero (no clearing write);
+	 * UINT32_MAX when the maps were adopted (any id may have counted) */
+	uint32_t fe_used_max;
 	struct htab be_addr; /* addr:port/proto -> backend id (uint32_t) */
 	struct htab revnat;  /* fe_id -> struct kxp_revnat */
 	struct htab nodeip;  /* addr -> struct kxp_nodeip */
@@ -960,6 +964,7 @@ static int wcache_load(struct kxp_dp *dp, struct kxp_wcache **out)
 		err = map_walk(dp->map_fd[KXP_MAP_SPNAME], 4, sizeof(struct kxp_spname), load_spname, wc);
 	if (!err)
 		err = load_maglev(dp, wc);
+	wc->fe_used_max = dp->created[KXP_MAP_STATS] && dp->created[KXP_MAP_CT] ? 0 : UINT32_MAX;
 	/* from the first apply on, the maps hold what the writer wrote */
 	memset(dp->created, 0, sizeof(dp->created));
 	if (err) {
@@ -2212,8 +2217,10 @@ static int phase_fe_ids_revnat(struct apply_ctx *c)
 		crn = ht_get(&c->wc->revnat, w->val.fe_id);
 		if ((!crn || memcmp(crn, &rn, sizeof(rn))) && wq_push(q, &w->val.fe_id, &rn, i))
 			return -ENOMEM;
-		if (w->is_new && wq_push(q2, &w->val.fe_id, NULL, i))
+		if (w->is_new && w->val.fe_id <= c->wc->fe_used_max && wq_push(q2, &w->val.fe_id, NULL, i))
 			return -ENOMEM;
+		if (w->is_new && w->val.fe_id > c->wc->fe_used_max)
+			c->wc->fe_used_max = w->val.fe_id; /* its counters start at zero */
 	}
 	err = wq_flush(c, q);
 	if (err)
