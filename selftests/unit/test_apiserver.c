@@ -103,15 +103,15 @@ KXP_TEST(apiserver_endpointslices_and_node)
 		goto out;
 	s = &o.slices[1];
 	if (ASSERT_STREQ(s->name, "kube-dns-7xk2p", "order kept") && ASSERT_EQ(s->n_eps, 2, "endpoints")) {
-		ASSERT_TRUE(s->eps[0].ready && s->eps[0].has_zone_hints, "ready, hinted");
-		ASSERT_STREQ(s->eps[0].hint_zones[0], "zone-a", "hint");
+		ASSERT_TRUE(s->eps[0].ready && s->eps[0].hints && s->eps[0].hints->n_zones, "ready, hinted");
+		ASSERT_STREQ(s->eps[0].hints ? s->eps[0].hints->zones[0] : "", "zone-a", "hint");
 		ASSERT_TRUE(!s->eps[1].ready && s->eps[1].serving && s->eps[1].terminating, "terminating");
 		ASSERT_EQ(s->n_ports, 3, "ports");
 	}
 	s = &o.slices[3];
 	if (ASSERT_STREQ(s->name, "dual-ipv4-q8zr1", "dual v4") && ASSERT_EQ(s->n_eps, 2, "endpoints")) {
 		ASSERT_TRUE(s->eps[0].ready && s->eps[0].serving && !s->eps[0].terminating, "{} conditions default");
-		ASSERT_TRUE(s->eps[1].has_node_hints && !s->eps[1].has_zone_hints, "node hints");
+		ASSERT_TRUE(s->eps[1].hints && s->eps[1].hints->n_nodes && !s->eps[1].hints->n_zones, "node hints");
 	}
 	ASSERT_EQ(o.slices[4].addr_type, K8S_ADDR_IPV6, "v6 slice");
 	ASSERT_TRUE(o.slices[5].service_name == NULL, "stray slice without label");

@@ -735,12 +735,15 @@ static void endpoint_free(struct k8s_endpoint *e)
 
 	istr_put(e->node_name);
 	istr_put(e->zone);
-	for (i = 0; i < e->n_hint_zones; i++)
-		free(e->hint_zones[i]);
-	free(e->hint_zones);
-	for (i = 0; i < e->n_hint_nodes; i++)
-		free(e->hint_nodes[i]);
-	free(e->hint_nodes);
+	if (!e->hints)
+		return;
+	for (i = 0; i < e->hints->n_zones; i++)
+		free(e->hints->zones[i]);
+	free(e->hints->zones);
+	for (i = 0; i < e->hints->n_nodes; i++)
+		free(e->hints->nodes[i]);
+	free(e->hints->nodes);
+	free(e->hints);
 }
 
 void k8s_endpointslice_free(struct k8s_endpointslice *s)
@@ -764,7 +767,7 @@ void k8s_endpointslice_free(struct k8s_endpointslice *s)
 
 /* hints.forZones / hints.forNodes: lists of {"name": ...}. */
 static int ep_hints(struct dctx *c, const cJSON *hints, const char *key, const char *path, char ***out,
-		    size_t *n, bool *has)
+		    size_t *n)
 {
 	const cJSON *arr, *it;
 	size_t i = 0;
@@ -791,7 +794,6 @@ static int ep_hints(struct dctx *c, const cJSON *hints, const char *key, const c
 			return -ENOMEM;
 		}
 	}
-	*has = *n > 0;
 	return 0;
 }
 
@@ -854,14 +856,23 @@ static int slice_endpoint(struct dctx *c, const cJSON *it, const char *path, int
 	if (get_object(c, it, "hints", fpath, &hints) < 0)
 		return -EINVAL;
 	if (hints) {
+		struct k8s_ep_hints *h = calloc(1, sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		e->hints = h; /* endpoint_free frees it, whatever happens below */
 		snprintf(fpath, sizeof(fpath), "%s.hints.forZones", path);
-		if ((r = ep_hints(c, hints, "forZones", fpath, &e->hint_zones, &e->n_hint_zones,
-				  &e->has_zone_hints)))
+		if ((r = ep_hints(c, hints, "forZones", fpath, &h->zones, &h->n_zones)))
 			return r;
 		snprintf(fpath, sizeof(fpath), "%s.hints.forNodes", path);
-		if ((r = ep_hints(c, hints, "forNodes", fpath, &e->hint_nodes, &e->n_hint_nodes,
-				  &e->has_node_hints)))
+		if ((r = ep_hints(c, hints, "forNodes", fpath, &h->nodes, &h->n_nodes)))
 			return r;
+		if (!h->n_zones && !h->n_nodes) {
+			free(h->zones);
+			free(h->nodes);
+			free(h);
+			e->hints = NULL;
+		}
 	}
 	return 1;
 }

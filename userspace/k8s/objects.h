@@ -55,18 +55,24 @@ struct k8s_ep_port {
 	uint16_t port;     /* 0 when absent */
 };
 
+/* Topology hints of an endpoint (few endpoints have them: kept apart). */
+struct k8s_ep_hints {
+	char **zones;      /* hints.forZones[].name */
+	size_t n_zones;
+	char **nodes;      /* hints.forNodes[].name */
+	size_t n_nodes;
+};
+
+/* 32 bytes: a cluster's endpoints are most of what the agent keeps. */
 struct k8s_endpoint {
 	uint32_t addr;     /* addresses[0], network order */
 	bool ready, serving, terminating;
 	char *node_name;   /* NULL if absent; node_name and zone are shared copies
 			    * (k8s/decode.c): read-only, freed by k8s_endpointslice_free */
 	char *zone;
-	char **hint_zones; /* hints.forZones[].name */
-	size_t n_hint_zones;
-	char **hint_nodes; /* hints.forNodes[].name */
-	size_t n_hint_nodes;
-	bool has_zone_hints, has_node_hints;
+	struct k8s_ep_hints *hints; /* NULL: no hints.forZones or forNodes names */
 };
+_Static_assert(sizeof(struct k8s_endpoint) <= 32, "k8s_endpoint grew: 500,000 of them at 50,000 Services");
 
 struct k8s_endpointslice {
 	char *ns, *name;

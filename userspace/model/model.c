@@ -227,13 +227,13 @@ static enum topo topology_mode(const struct build *b, const struct eps *all)
 		if (!all->v[i].ready)
 			continue;
 		any_ready = true;
-		if (!e->has_node_hints)
+		if (!e->hints || !e->hints->n_nodes)
 			all_node = false;
-		else if (has_name(e->hint_nodes, e->n_hint_nodes, b->cfg->node_name))
+		else if (has_name(e->hints->nodes, e->hints->n_nodes, b->cfg->node_name))
 			any_node = true;
-		if (!e->has_zone_hints)
+		if (!e->hints || !e->hints->n_zones)
 			all_zone = false;
-		else if (has_name(e->hint_zones, e->n_hint_zones, b->zone))
+		else if (has_name(e->hints->zones, e->hints->n_zones, b->zone))
 			any_zone = true;
 	}
 	if (!any_ready)
@@ -267,9 +267,9 @@ static int select_set(const struct build *b, const struct port_ctx *pc, bool loc
 		if (any_ready) {
 			take = e->ready;
 			if (take && mode == TOPO_NODE)
-				take = has_name(e->src->hint_nodes, e->src->n_hint_nodes, b->cfg->node_name);
+				take = has_name(e->src->hints->nodes, e->src->hints->n_nodes, b->cfg->node_name);
 			else if (take && mode == TOPO_ZONE)
-				take = has_name(e->src->hint_zones, e->src->n_hint_zones, b->zone);
+				take = has_name(e->src->hints->zones, e->src->hints->n_zones, b->zone);
 		} else {
 			/* fallback without topology filtering */
 			take = e->serving && e->terminating;
