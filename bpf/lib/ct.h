@@ -5,7 +5,8 @@
  * kxp_ct4 is a plain hash, not an LRU: a full table refuses a new flow
  * (KXP_R_CT_FULL) rather than evict a live one, and the userspace collector
  * (userspace/dataplane/ctgc.c) deletes a flow's entries once both expired.
- * Its preallocated inserts cost ~150-400 ns less per new flow than the LRU's.
+ * Its preallocated inserts cost ~230-330 ns less per new flow than the LRU's
+ * (pktbench, docs/benchmarks.md).
  *
  * Lifetimes, measured from last_seen (an expired entry is a miss):
  *   TCP/SCTP before any reply      60 s
@@ -215,10 +216,11 @@ static __always_inline void kxp_ct_reverse(const struct kxp_pkt *p, const struct
  * entry is claimed with BPF_NOEXIST, so two CPUs racing on the first packets
  * of one flow agree: the loser adopts the winner's choice, returned in `fwd`
  * (return 1), and writes nothing more. Returns 0 when our entries were
- * written, -1 when the table is full (nothing of this flow is left). The REPLY entry follows the FWD entry (no reply can exist before
- * the first packet has been forwarded), except for a masqueraded flow,
- * whose REPLY entry is its SNAT port claim, written first (lib/snat.h):
- * `reply` is false then. */
+ * written, -1 when the table is full (nothing of this flow is left). The
+ * REPLY entry follows the FWD entry (no reply can exist before the first
+ * packet has been forwarded), except for a masqueraded flow, whose REPLY
+ * entry is its SNAT port claim, written first (lib/snat.h): `reply` is
+ * false then. */
 static __always_inline int kxp_ct_create(const struct kxp_pkt *p, struct kxp_ct_val *fwd, bool reply,
 					 bool replace)
 {
