@@ -932,6 +932,37 @@ out:
 	return err;
 }
 
+int kxp_hash_walk(int fd, size_t ksz, size_t vsz, int (*cb)(void *ctx, void *keys, const void *vals, uint32_t n),
+		  void *ctx)
+{
+	enum { CHUNK = 4096 };
+	uint8_t *keys = malloc(CHUNK * ksz), *vals = malloc(CHUNK * vsz);
+	bool first = true, last = false;
+	__u64 cursor = 0;
+	int err = keys && vals ? 0 : -ENOMEM;
+
+	while (!err && !last) {
+		LIBBPF_OPTS(bpf_map_batch_opts, o);
+		__u32 n = CHUNK;
+
+		if (bpf_map_lookup_batch(fd, first ? NULL : &cursor, &cursor, keys, vals, &n, &o)) {
+			if (errno != ENOENT) {
+				err = -errno;
+				break;
+			}
+			last = true; /* ENOENT: n holds the last chunk */
+		}
+		first = false;
+		if (n && (err = cb(ctx, keys, vals, n)) > 0) {
+			err = 0;
+			break;
+		}
+	}
+	free(keys);
+	free(vals);
+	return err;
+}
+
 static int count_one(void *ctx, uint32_t id, const void *v)
 {
 	(void)id;

@@ -13,13 +13,11 @@
  * resolution, and last_seen moves at most once a second). */
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
 #include "dataplane/dp_internal.h"
 
-#define GC_CHUNK 4096
 #define GC_GRACE_NS 1000000000ull
 
 static uint64_t mono_ns(void)
@@ -63,15 +61,25 @@ static bool gc_deletable(int fd, const struct kxp_flow4 *k, const struct kxp_ct_
 	return bpf_map_lookup_elem(fd, &ok, &o) || gc_expired(&o, k->proto, now);
 }
 
-/* Delete what a chunk holds of deletable entries (keys[0..n), vals). */
-static int gc_chunk(int fd, struct kxp_flow4 *keys, const struct kxp_ct_val *vals, uint32_t n, uint64_t now,
-		    struct kxp_ct_gc_stats *st)
+struct gc_pass {
+	int fd;
+	uint64_t now;
+	struct kxp_ct_gc_stats *st;
+};
+
+/* Delete what a chunk holds of deletable entries (kxp_hash_walk reads
+ * the table a bucket at a time, so deleting what it gave keeps it going). */
+static int gc_chunk(void *ctx, void *keys_, const void *vals_, uint32_t n)
 {
+	struct gc_pass *g = ctx;
+	struct kxp_flow4 *keys = keys_;
+	const struct kxp_ct_val *vals = vals_;
+	struct kxp_ct_gc_stats *st = g->st;
 	uint32_t nd = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
 		st->scanned++;
-		if (gc_deletable(fd, &keys[i], &vals[i], now))
+		if (gc_deletable(g->fd, &keys[i], &vals[i], g->now))
 			keys[nd++] = keys[i];
 	}
 	if (nd) {
@@ -80,7 +88,7 @@ static int gc_chunk(int fd, struct kxp_flow4 *keys, const struct kxp_ct_val *val
 
 		/* in one syscall (~4 us an entry one by one); a key deleted
 		 * meanwhile (ENOENT) stops the batch, the rest go one by one */
-		if (!bpf_map_delete_batch(fd, keys, &cnt, &bo)) {
+		if (!bpf_map_delete_batch(g->fd, keys, &cnt, &bo)) {
 			st->deleted += cnt;
 			return 0;
 		}
@@ -88,7 +96,7 @@ static int gc_chunk(int fd, struct kxp_flow4 *keys, const struct kxp_ct_val *val
 			return -errno;
 		st->deleted += cnt;
 		for (uint32_t i = cnt + 1; i < nd; i++) {
-			if (!bpf_map_delete_elem(fd, &keys[i]))
+			if (!bpf_map_delete_elem(g->fd, &keys[i]))
 				st->deleted++;
 			else if (errno != ENOENT)
 				return -errno;
@@ -100,40 +108,14 @@ static int gc_chunk(int fd, struct kxp_flow4 *keys, const struct kxp_ct_val *val
 int kxp_dp_ct_gc(struct kxp_dp *dp, struct kxp_ct_gc_stats *st_out)
 {
 	struct kxp_ct_gc_stats st_local, *st = st_out ? st_out : &st_local;
-	int fd = kxp_dp_map_fd(dp, KXP_MAP_CT), err = 0;
-	struct kxp_flow4 *keys = malloc(GC_CHUNK * sizeof(*keys));
-	struct kxp_ct_val *vals = malloc(GC_CHUNK * sizeof(*vals));
-	uint64_t now = mono_ns(), t0 = now;
-	bool first = true;
-	__u64 cursor = 0;
+	struct gc_pass g = { .fd = kxp_dp_map_fd(dp, KXP_MAP_CT), .now = mono_ns(), .st = st };
+	int err;
 
 	memset(st, 0, sizeof(*st));
-	if (fd < 0 || !keys || !vals) {
-		err = fd < 0 ? -EINVAL : -ENOMEM;
-		goto out;
-	}
-	/* batches (hash maps have them since 5.6, below kxp's minimum): the
-	 * cursor is a bucket, so deleting what was read keeps it valid */
-	for (;;) {
-		LIBBPF_OPTS(bpf_map_batch_opts, bo);
-		__u32 n = GC_CHUNK;
-		bool last;
-
-		err = bpf_map_lookup_batch(fd, first ? NULL : &cursor, &cursor, keys, vals, &n, &bo);
-		if (err && errno != ENOENT) {
-			err = -errno;
-			break;
-		}
-		last = err != 0; /* ENOENT: this was the last batch */
-		first = false;
-		err = gc_chunk(fd, keys, vals, n, now, st);
-		if (err || last)
-			break;
-	}
-	st->ms = (double)(mono_ns() - t0) / 1e6;
+	if (g.fd < 0)
+		return -EINVAL;
+	err = kxp_hash_walk(g.fd, sizeof(struct kxp_flow4), sizeof(struct kxp_ct_val), gc_chunk, &g);
+	st->ms = (double)(mono_ns() - g.now) / 1e6;
 	st->max = (uint64_t)dp->map_max[KXP_MAP_CT];
-out:
-	free(keys);
-	free(vals);
 	return err;
 }

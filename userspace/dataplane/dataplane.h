@@ -177,6 +177,12 @@ long kxp_map_count(int fd);
  * (batched lookups where the kernel has them); stops at cb's first non-zero
  * return, which it returns. */
 int kxp_array_walk(int fd, int (*cb)(void *ctx, uint32_t id, const void *v), void *ctx);
+/* Every entry of a hash or LRU map, read in chunks with BPF_MAP_LOOKUP_BATCH
+ * (5.6 and later, below kxp's minimum): cb gets n keys (its to reuse) and
+ * their values. The cursor is a bucket, so cb may delete what it was given.
+ * cb returns <0 (an error, returned), 0 (go on) or >0 (stop; 0 returned). */
+int kxp_hash_walk(int fd, size_t ksz, size_t vsz, int (*cb)(void *ctx, void *keys, const void *vals, uint32_t n),
+		  void *ctx);
 
 /* Detach everything instance made (in the current netns) and unpin its
  * directory. Idempotent. */

@@ -268,38 +268,27 @@ static int migrate_pins(struct kxp_dp *dp)
 	return (int)cfg.layout_version;
 }
 
-/* The entries of an older flow map into the new one (same key and value),
- * in batches (hash and LRU maps have them since 5.6, below kxp's minimum);
+/* The entries of an older flow map into the new one (same key and value);
  * stops quietly when the new map is full (what did not fit is as if it had
- * expired). Returns the entries copied. */
-static long copy_flows(int from, int to, size_t ksz, size_t vsz)
+ * expired). */
+struct flow_copy {
+	int to;
+	size_t ksz, vsz;
+	long copied;
+};
+
+static int copy_chunk(void *ctx, void *keys, const void *vals, uint32_t n)
 {
-	enum { CHUNK = 4096 };
-	char *keys = malloc(CHUNK * ksz), *vals = malloc(CHUNK * vsz);
-	__u64 cursor = 0;
-	long copied = 0;
-	bool first = true, last = false;
+	struct flow_copy *c = ctx;
 
-	while (keys && vals && !last) {
-		LIBBPF_OPTS(bpf_map_batch_opts, bo);
-		__u32 n = CHUNK;
-
-		if (bpf_map_lookup_batch(from, first ? NULL : &cursor, &cursor, keys, vals, &n, &bo)) {
-			if (errno != ENOENT)
-				break;
-			last = true; /* ENOENT: n holds the last batch */
-		}
-		first = false;
-		for (__u32 j = 0; j < n; j++) {
-			if (!bpf_map_update_elem(to, keys + j * ksz, vals + j * vsz, BPF_NOEXIST))
-				copied++;
-			else if (errno == E2BIG || errno == ENOMEM)
-				last = true;
-		}
+	for (uint32_t j = 0; j < n; j++) {
+		if (!bpf_map_update_elem(c->to, (uint8_t *)keys + j * c->ksz, (const uint8_t *)vals + j * c->vsz,
+					 BPF_NOEXIST))
+			c->copied++;
+		else if (errno == E2BIG || errno == ENOMEM)
+			return 1;
 	}
-	free(keys);
-	free(vals);
-	return copied;
+	return 0;
 }
 
 static void copy_old_flows(struct kxp_dp *dp)
@@ -307,9 +296,14 @@ static void copy_old_flows(struct kxp_dp *dp)
 	for (int i = 0; i < KXP_MAP__COUNT; i++) {
 		if (dp->old_flows[i] < 0)
 			continue;
-		if (dp->map_fd[i] >= 0)
-			dp->flows_copied += copy_flows(dp->old_flows[i], dp->map_fd[i], map_desc[i].key_size,
-						       map_desc[i].value_size);
+		if (dp->map_fd[i] >= 0) {
+			struct flow_copy c = { .to = dp->map_fd[i], .ksz = map_desc[i].key_size,
+					       .vsz = map_desc[i].value_size };
+
+			/* a read that fails midway keeps what was copied */
+			kxp_hash_walk(dp->old_flows[i], c.ksz, c.vsz, copy_chunk, &c);
+			dp->flows_copied += c.copied;
+		}
 		close(dp->old_flows[i]);
 		dp->old_flows[i] = -1;
 	}
