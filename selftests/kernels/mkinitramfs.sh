@@ -15,6 +15,15 @@
 # and example manifests at /kxp/src; the kernel modules a namespace test needs
 # (llc, stp, bridge, veth, sch_ingress, cls_bpf and what they depend on,
 # uncompressed) at /lib/modules/kxp/ with their load order in load-order; /init.
+#
+# More for guests that run other things (bench/scenarios/45-ipvs.sh):
+# KXP_INITRAMFS_TOOLS (more host commands), KXP_INITRAMFS_DIRS (host
+# directories copied whole, e.g. iptables' extension modules, which are
+# dlopen()ed and so invisible to ldd), KXP_INITRAMFS_MODTREE (module files or
+# directories under the kernel's kernel/ tree: copied with the modules they
+# depend on to /lib/modules/<release>/ and indexed by depmod, so the guest's
+# modprobe and the kernel's own module autoloading find them), and
+# KXP_INITRAMFS_BENCH=1 (bench/ and the build tree's bench programs).
 set -eu
 
 kroot=${1:?usage: mkinitramfs.sh KERNEL_ROOT KERNEL_RELEASE OUT.cpio.gz}
@@ -32,6 +41,8 @@ TOOLS=(bash dash ip tc nsenter unshare mount umount dmesg sysctl pgrep pkill ps 
 	grep sed awk xargs find timeout mktemp seq sleep tee comm sort head tail tr cut wc cat
 	id env date stat readlink dirname basename mkdir rm cp mv ln ls chmod touch printf uname
 	kill nproc gzip)
+# shellcheck disable=SC2206 # word lists on purpose
+TOOLS+=(${KXP_INITRAMFS_TOOLS:-})
 
 stage=$(mktemp -d /tmp/kxp-initramfs.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
@@ -89,9 +100,24 @@ mkdir -p "$stage/kxp/src/selftests" "$stage/kxp/src/deploy"
 cp -r "$src/selftests/e2e" "$src/selftests/lib" "$src/selftests/kernels" "$stage/kxp/src/selftests/"
 rm -f "$stage"/kxp/src/selftests/lib/*.c "$stage"/kxp/src/selftests/lib/*.h
 cp -r "$src/deploy/examples" "$stage/kxp/src/deploy/"
+if [ "${KXP_INITRAMFS_BENCH:-0}" = 1 ]; then
+	mkdir -p "$stage/kxp/src/bench" "$stage/kxp/build/bench"
+	cp -r "$src/bench/lib" "$src/bench/scenarios" "$stage/kxp/src/bench/"
+	for f in "$build"/bench/*; do
+		[ -f "$f" ] && [ -x "$f" ] || continue
+		cp "$f" "$stage/kxp/build/bench/"
+		strip --strip-debug "$stage/kxp/build/bench/$(basename "$f")" 2>/dev/null || true
+	done
+fi
+for d in ${KXP_INITRAMFS_DIRS:-}; do
+	[ -d "$d" ] || { echo "mkinitramfs: directory $d not found on this machine" >&2; exit 1; }
+	mkdir -p "$stage$(dirname "$d")"
+	cp -rL "$d" "$stage$d"
+done
 
 # 4. Shared libraries of every dynamic ELF in the image, and the loader.
-libs=$(find "$stage/usr/bin" "$stage/kxp/build" -type f -exec sh -c '
+# shellcheck disable=SC2086 # KXP_INITRAMFS_DIRS: a word list
+libs=$(find "$stage/usr/bin" "$stage/kxp/build" $(for d in ${KXP_INITRAMFS_DIRS:-}; do echo "$stage$d"; done) -type f -exec sh -c '
 	for f; do
 		case $(head -c 4 "$f" | od -An -c | tr -d " ") in "177ELF") ldd "$f" 2>/dev/null ;; esac
 	done' sh {} + | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
@@ -140,11 +166,49 @@ for m in "${MODULES[@]}"; do
 done
 printf '%s\n' "${order[@]}" >"$stage/lib/modules/kxp/load-order"
 
+# 5b. KXP_INITRAMFS_MODTREE: files kept as they are (modprobe reads .ko.xz),
+# at their paths, with the closure of their dependencies, then depmod.
+if [ -n "${KXP_INITRAMFS_MODTREE:-}" ]; then
+	gdir=$stage/lib/modules/$kver
+	mkdir -p "$gdir"
+	declare -A tseen=()
+	add_tree_mod() # FILE (under $mdir)
+	{
+		local f=$1 rel d dep
+		rel=${f#"$mdir"/}
+		[ -z "${tseen[$rel]:-}" ] || return 0
+		tseen[$rel]=1
+		mkdir -p "$gdir/$(dirname "$rel")"
+		cp "$f" "$gdir/$rel"
+		for d in $(modinfo -F depends "$f" | tr ',' ' '); do
+			dep=$(find_mod "$d")
+			[ -n "$dep" ] || { echo "mkinitramfs: module $d (needed by $rel) not found for $kver" >&2; return 1; }
+			add_tree_mod "$dep" || return 1
+		done
+	}
+	for t in $KXP_INITRAMFS_MODTREE; do
+		[ -e "$mdir/kernel/$t" ] || { echo "mkinitramfs: $t not in $kver's modules" >&2; exit 1; }
+		while read -r f; do
+			add_tree_mod "$f"
+		done < <(find "$mdir/kernel/$t" -name '*.ko*')
+	done
+	cp "$mdir"/modules.builtin* "$mdir/modules.order" "$gdir/" 2>/dev/null || true
+	depmod -b "$stage" "$kver" || { echo "mkinitramfs: depmod failed for $kver" >&2; exit 1; }
+	# the kernel's autoloading runs /sbin/modprobe: kmod's, not busybox's
+	[ "$(readlink "$stage/usr/bin/modprobe" 2>/dev/null)" != busybox ] ||
+		{ echo "mkinitramfs: KXP_INITRAMFS_MODTREE needs modprobe in KXP_INITRAMFS_TOOLS" >&2; exit 1; }
+	ln -sf ../bin/modprobe "$stage/usr/sbin/modprobe"
+fi
+
 # 6. /etc basics, the guest's settings and /init.
 printf 'root:x:0:0:root:/root:/bin/bash\n' >"$stage/etc/passwd"
 printf 'root:x:0:\n' >"$stage/etc/group"
 printf '127.0.0.1 localhost\n' >"$stage/etc/hosts"
 printf 'hosts: files\n' >"$stage/etc/nsswitch.conf"
+# protocol and service names (iptables' and ipset's "tcp")
+for f in /etc/protocols /etc/services; do
+	[ -r "$f" ] && cp "$f" "$stage$f"
+done
 if [ -n "${KXP_GUEST_CONF:-}" ]; then
 	cp "$KXP_GUEST_CONF" "$stage/kxp/guest.conf"
 fi

@@ -25,6 +25,13 @@
 # filters); KXP_KERNELS_TIMEOUT (seconds per boot, default 1500);
 # KXP_KERNELS_ACCEL (tcg, default; kvm only where it is known to work);
 # KXP_KERNELS_MEM (default 2G), KXP_KERNELS_SMP (default 2).
+# For guests that run something else (the IPVS benchmark, bench/scenarios/
+# 45-ipvs.sh): KXP_KERNELS_BPF=0 (no BPF suite), KXP_KERNELS_RUN (scripts in
+# the source tree the guest runs after the tests; a kernel fails when one
+# exits non-zero) and KXP_KERNELS_RUN_LIMIT, KXP_KERNELS_GUEST_ENV (a file
+# appended to the guest's settings: exports for those scripts),
+# KXP_KERNELS_PKGS (more host packages), KXP_KERNELS_RESULTS (where logs go,
+# default $KXP_BUILD/kernels); mkinitramfs.sh's KXP_INITRAMFS_* pass through.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 SRC=$PWD
@@ -32,7 +39,7 @@ HERE=$SRC/selftests/kernels
 export KXP_SRCDIR=$SRC
 export KXP_BUILD=${KXP_BUILD:-$SRC/build}
 CACHE=${KXP_KERNELS_CACHE:-/var/cache/kxp-kernels}
-RESULTS=$KXP_BUILD/kernels
+RESULTS=${KXP_KERNELS_RESULTS:-$KXP_BUILD/kernels}
 TRAFFIC=${KXP_KERNELS_TRAFFIC-test_clusterip test_external_local}
 BOOT_LIMIT=${KXP_KERNELS_TIMEOUT:-1500}
 ACCEL=${KXP_KERNELS_ACCEL:-tcg}
@@ -40,6 +47,8 @@ ACCEL=${KXP_KERNELS_ACCEL:-tcg}
 # Packages the host needs: qemu, the initramfs tools and what goes into it.
 PKGS=(qemu-system-x86 busybox-static cpio xz-utils gzip dash kmod binutils coreutils grep sed mawk
 	findutils iproute2 util-linux procps ethtool jq bpftool)
+# shellcheck disable=SC2206 # a word list
+PKGS+=(${KXP_KERNELS_PKGS:-})
 
 install_deps()
 {
@@ -74,12 +83,15 @@ clean()
 
 # parse LOG: prints shell assignments (eval'd by the caller) with the counts:
 # booted, done, modules, bpf_{pass,fail,skip,summary,rc}, tr_{pass,fail,skip},
-# tr_broken (traffic files that did not finish), bpf_secs, tr_secs, boot_secs.
+# tr_broken (traffic files that did not finish), bpf_secs, tr_secs, boot_secs,
+# run_fail (KXP_KERNELS_RUN scripts that failed or did not finish).
 parse()
 {
 	clean "$1" | awk '
 		BEGIN { sec = ""; booted = 0; done = 0; modules = "missing"; bpf_rc = ""; bpf_sum = 0
-			bp = bf = bs = tp = tf = ts = broken = 0; bsecs = tsecs = 0; boot = "" }
+			bp = bf = bs = tp = tf = ts = broken = 0; bsecs = tsecs = 0; boot = ""; run_fail = 0 }
+		/^@@kxp begin run / { run_fail++ }
+		/^@@kxp end run .* rc=0 / { run_fail-- }
 		/@@kxp begin kernel=/ { booted = 1; for (i = 1; i <= NF; i++) if ($i ~ /^uptime=/) boot = substr($i, 8) }
 		/^@@kxp modules ok/ { modules = "ok" }
 		/^@@kxp modules failed:/ { sub(/^@@kxp modules failed: */, ""); modules = "failed: " $0 }
@@ -99,7 +111,7 @@ parse()
 		END {
 			if (sec == "traffic" && !tsum) { broken++; tf++ }
 			printf "booted=%d done=%d modules=\"%s\" bpf_pass=%d bpf_fail=%d bpf_skip=%d bpf_summary=%d bpf_rc=\"%s\" ", booted, done, modules, bp, bf, bs, bpf_sum, bpf_rc
-			printf "tr_pass=%d tr_fail=%d tr_skip=%d tr_broken=%d bpf_secs=%d tr_secs=%d boot_secs=\"%s\"\n", tp, tf, ts, broken, bsecs, tsecs, boot
+			printf "tr_pass=%d tr_fail=%d tr_skip=%d tr_broken=%d bpf_secs=%d tr_secs=%d boot_secs=\"%s\" run_fail=%d\n", tp, tf, ts, broken, bsecs, tsecs, boot, run_fail
 		}'
 }
 
@@ -154,9 +166,12 @@ proto() { [ "${KXP_KERNELS_PROTOCOL:-0}" = 1 ] && echo "$*"; return 0; }
 # What the guests run.
 conf=$RESULTS/guest.conf
 {
-	echo "KXP_BPF=1"
+	echo "KXP_BPF=${KXP_KERNELS_BPF:-1}"
 	echo "KXP_BPF_ARGS='${KXP_KERNELS_BPF_ARGS:-}'"
 	echo "KXP_TRAFFIC='$TRAFFIC'"
+	echo "KXP_RUN='${KXP_KERNELS_RUN:-}'"
+	echo "KXP_RUN_LIMIT=${KXP_KERNELS_RUN_LIMIT:-1200}"
+	[ -z "${KXP_KERNELS_GUEST_ENV:-}" ] || cat "$KXP_KERNELS_GUEST_ENV"
 } >"$conf"
 
 case $ACCEL in
@@ -201,18 +216,19 @@ for s in "${suites[@]}"; do
 	secs=$(($(date +%s) - t0))
 
 	booted=0 done=0 modules='' bpf_pass=0 bpf_fail=0 bpf_skip=0 bpf_summary=0 bpf_rc='' tr_pass=0 tr_fail=0
-	tr_skip=0 tr_broken=0 bpf_secs=0 tr_secs=0 boot_secs=''
+	tr_skip=0 tr_broken=0 bpf_secs=0 tr_secs=0 boot_secs='' run_fail=0
 	eval "$(parse "$log")"
 	why=()
 	[ "$booted" = 1 ] || why+=("the guest never reached /init")
 	[ "$qrc" = 124 ] || [ "$qrc" = 137 ] && why+=("qemu timed out after ${BOOT_LIMIT}s")
 	[ "$booted" = 1 ] && [ "$done" = 0 ] && why+=("the guest did not finish its run (crash or timeout)")
 	[ "$booted" = 1 ] && [ "$modules" != ok ] && why+=("modules: $modules")
-	if [ "$booted" = 1 ] && [ "$bpf_summary" = 0 ]; then
+	if [ "$booted" = 1 ] && [ "$bpf_summary" = 0 ] && [ "${KXP_KERNELS_BPF:-1}" = 1 ]; then
 		why+=("the BPF suite did not finish (exit $bpf_rc)")
 		bpf_fail=$((bpf_fail + 1))
 	fi
 	[ "$tr_broken" -gt 0 ] && why+=("$tr_broken traffic file(s) did not finish")
+	[ "$run_fail" -gt 0 ] && why+=("$run_fail of KXP_KERNELS_RUN failed or did not finish")
 
 	trs="traffic $tr_pass passed, $tr_fail failed"
 	[ "$tr_skip" -gt 0 ] && trs="$trs, $tr_skip skipped"
@@ -237,7 +253,7 @@ for s in "${suites[@]}"; do
 		[ -n "$le" ] && detail="$detail"$'\n'"$le"
 		report+=("$detail")
 		proto "FAIL: kernels/$kver: $(head -n1 <<<"$summary")${why:+; ${why[*]}} (log: $log)"
-	elif [ $((bpf_pass + tr_pass)) -eq 0 ]; then
+	elif [ $((bpf_pass + tr_pass)) -eq 0 ] && [ -z "${KXP_KERNELS_RUN:-}" ]; then
 		n_skip=$((n_skip + 1))
 		report+=("$summary")
 		proto "SKIP: kernels/$kver: skipped: no test ran there (log: $log)"
