@@ -44,7 +44,10 @@ connload_servers()
 }
 
 # The peers: kube-proxy's iptables mode with each iptables backend, and its
-# nftables mode. Names used in every result file.
+# nftables mode. Names used in every result file. Its IPVS mode ("ipvs") is a
+# peer of the peerconn scenario where the kernel has ip_vs (ipvs_status):
+# not on the project's machine, whose kernel has no modules; the ipvs
+# scenario boots a Debian kernel that has it.
 PEERS=(iptables-legacy iptables-nft nftables)
 peer_tool()
 {
@@ -52,18 +55,20 @@ peer_tool()
 	iptables-legacy) echo "$(command -v iptables-legacy-restore) ($(iptables-legacy --version 2>&1))" ;;
 	iptables-nft) echo "$(command -v iptables-nft-restore) ($(iptables-nft --version 2>&1))" ;;
 	nftables) echo "$(command -v nft) ($(nft --version 2>&1))" ;;
+	ipvs) echo "$(command -v ipvsadm) -R ($(ipvsadm --version 2>&1 | head -n1)), $(command -v ipset) ($(ipset --version 2>&1 | head -n1))" ;;
 	esac
 }
 
-# IPVS needs the ip_vs module; this kernel has no modules at all.
+# IPVS needs the ip_vs module (loaded here when the kernel has it), and
+# kube-proxy's IPVS layout needs ipvsadm, ipset and a dummy device.
 ipvs_status()
 {
-	if [ -e /proc/net/ip_vs ]; then
-		echo available
-	elif modprobe -n ip_vs >/dev/null 2>&1 && modprobe ip_vs >/dev/null 2>&1 && [ -e /proc/net/ip_vs ]; then
-		echo available
-	else
+	if ! [ -e /proc/net/ip_vs ] && ! { modprobe ip_vs >/dev/null 2>&1 && [ -e /proc/net/ip_vs ]; }; then
 		echo "skipped: kernel lacks ip_vs"
+	elif ! command -v ipvsadm >/dev/null || ! command -v ipset >/dev/null; then
+		echo "skipped: ipvsadm or ipset missing"
+	else
+		echo available
 	fi
 }
 

@@ -12,13 +12,21 @@
 #   as kube-proxy's partial sync writes it), ipt_hooks (only the jumps from the
 #   built-in chains), nft (the ip kube-proxy table, hooks included),
 #   nft_partial (the transaction of a one-endpoint change), nft_hooks,
-#   yaml (kxp sync manifests), json (objects for kxp-fake-apiserver --load).
+#   yaml (kxp sync manifests), json (objects for kxp-fake-apiserver --load);
+#   kube-proxy's IPVS proxier: ipvs_dev (`ip -batch`: the kube-ipvs0 dummy
+#   device and every ClusterIP on it), ipvs_sets (`ipset restore`), ipvs
+#   (`ipvsadm -R`: a virtual server per ClusterIP and per NodePort on
+#   node_ip, round robin, masquerading real servers), ipvs_np (the NodePort
+#   virtual servers alone), ipvs_ipt (its iptables-restore input, hooks
+#   included), ipvs_hooks.
 # Services: with measured=1 four services backed by pod:7000 come first
 # (ClusterIP 10.96.0.100, NodePort 30200 eTP=Cluster, NodePort 30201
 # eTP=Local) and last (ClusterIP 10.96.0.200), around N-4 fillers; otherwise
 # N fillers. Filler i: ClusterIP 10.97.0.1 + i (250 per /24), port 80/TCP, E
 # endpoints 10.100.0.1 + serial, port 8080, on node2 (never reached).
 # chg=I (0-based filler index): its first endpoint becomes 10.99.255.1.
+# node_ip: the node address NodePort virtual servers listen on (ipvs,
+# ipvs_np; default 198.51.100.1).
 
 function svc_ip(i) { return sprintf("10.%d.%d.%d", 97 + int(i / 62500), int((i % 62500) / 250), i % 250 + 1) }
 function ep_ip(j) { j++; return sprintf("10.%d.%d.%d", 100 + int(j / 65536), int(j / 256) % 256, j % 256) }
@@ -47,6 +55,7 @@ BEGIN {
 	if (node == "") node = "node1"
 	if (cluster_cidr == "") cluster_cidr = "10.244.0.0/16"
 	if (chg == "") chg = -1
+	if (node_ip == "") node_ip = "198.51.100.1"
 	nf = measured ? (n > 4 ? n - 4 : 0) : n
 	if (measured && order != "last") measured_first()
 	for (i = 0; i < nf; i++) {
@@ -65,6 +74,12 @@ BEGIN {
 	else if (fmt == "nft") nft()
 	else if (fmt == "nft_partial") nft_partial()
 	else if (fmt == "nft_hooks") nft_hooks()
+	else if (fmt == "ipvs_dev") ipvs_dev()
+	else if (fmt == "ipvs_sets") ipvs_sets()
+	else if (fmt == "ipvs") ipvs(0)
+	else if (fmt == "ipvs_np") ipvs(1)
+	else if (fmt == "ipvs_ipt") ipvs_ipt(0)
+	else if (fmt == "ipvs_hooks") ipvs_ipt(1)
 	else if (fmt == "yaml") yaml()
 	else if (fmt == "json") json()
 	else { print "gen.awk: unknown fmt " fmt > "/dev/stderr"; exit 2 }
@@ -284,6 +299,120 @@ function nft_partial(    s, k) {
 		printf "flush chain %s %s\n", T(), epc("endpoint-", s, OLDEP)
 		printf "delete chain %s %s\n", T(), epc("endpoint-", s, OLDEP)
 	}
+}
+
+# ---- IPVS (kube-proxy's IPVS proxier) ----------------------------------------
+# Laid out as kube-proxy's ipvs mode does: every ClusterIP bound to the dummy
+# device kube-ipvs0 (so it is local and IPVS sees it at LOCAL_IN), a virtual
+# server per ClusterIP:port and per node address:NodePort with the
+# service's endpoints as masquerading ("-m") real servers (eTP=Local: the
+# node's own endpoints only), and a fixed set of iptables rules matching
+# ipsets for masquerade marks, hairpin and the access filter. Its chains are
+# those of kube-proxy with KUBE-IPVS- in front (KUBE-SERVICES ->
+# KUBE-IPVS-SERVICES, ...): the bench loads it beside the iptables mode's
+# tables, whose chains have the plain names. The scheduler is rr, kube-proxy's
+# default.
+
+function ipvs_dev(    s) {
+	print "link add kube-ipvs0 type dummy"
+	for (s = 1; s <= S; s++) printf "address add %s/32 dev kube-ipvs0\n", SIP[s]
+}
+
+function ipvs_sets(    s, k, nm) {
+	print "create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 1048576"
+	print "create KUBE-LOOP-BACK hash:ip,port,ip family inet hashsize 1024 maxelem 1048576"
+	print "create KUBE-NODE-PORT-TCP bitmap:port range 0-65535"
+	print "create KUBE-NODE-PORT-LOCAL-TCP bitmap:port range 0-65535"
+	print "create KUBE-HEALTH-CHECK-NODE-PORT bitmap:port range 0-65535"
+	print "create KUBE-LOAD-BALANCER hash:ip,port family inet hashsize 1024 maxelem 65536"
+	print "create KUBE-EXTERNAL-IP hash:ip,port family inet hashsize 1024 maxelem 65536"
+	print "create KUBE-EXTERNAL-IP-LOCAL hash:ip,port family inet hashsize 1024 maxelem 65536"
+	print "create KUBE-IPVS-IPS hash:ip family inet hashsize 1024 maxelem 1048576"
+	for (s = 1; s <= S; s++) {
+		nm = SN[s]
+		printf "add KUBE-CLUSTER-IP %s,tcp:%d\n", SIP[s], SPORT[s]
+		printf "add KUBE-IPVS-IPS %s\n", SIP[s]
+		if (SNP[s]) printf "add %s %d\n", SETP[s] == "Local" ? "KUBE-NODE-PORT-LOCAL-TCP" : "KUBE-NODE-PORT-TCP", SNP[s]
+		# hairpin: an endpoint on this node reaching its own service
+		for (k = 1; k <= NE[nm]; k++)
+			if (EN[nm, k] == node && !LB[EA[nm, k], STP[s]]++) printf "add KUBE-LOOP-BACK %s,tcp:%d,%s\n", EA[nm, k], STP[s], EA[nm, k]
+	}
+}
+
+# ipvs(np_only): the virtual servers and their real servers
+function ipvs(np_only,    s, k, nm, vs) {
+	for (s = 1; s <= S; s++) {
+		nm = SN[s]
+		if (!np_only) {
+			vs = SIP[s] ":" SPORT[s]
+			printf "-A -t %s -s rr\n", vs
+			for (k = 1; k <= NE[nm]; k++) printf "-a -t %s -r %s:%d -m -w 1\n", vs, EA[nm, k], STP[s]
+		}
+		if (SNP[s]) {
+			vs = node_ip ":" SNP[s]
+			printf "-A -t %s -s rr\n", vs
+			for (k = 1; k <= NE[nm]; k++)
+				if (SETP[s] != "Local" || EN[nm, k] == node) printf "-a -t %s -r %s:%d -m -w 1\n", vs, EA[nm, k], STP[s]
+		}
+	}
+}
+
+function ipvs_hook_rules() {
+	print "*filter"
+	print "-A INPUT -m comment --comment \"kubernetes ipvs access filter\" -j KUBE-IPVS-FILTER"
+	print "-A INPUT -m comment --comment \"kube-proxy firewall rules\" -j KUBE-IPVS-PROXY-FIREWALL"
+	print "-A INPUT -m comment --comment \"kubernetes health check rules\" -j KUBE-IPVS-NODE-PORT"
+	print "-A FORWARD -m comment --comment \"kube-proxy firewall rules\" -j KUBE-IPVS-PROXY-FIREWALL"
+	print "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-IPVS-FORWARD"
+	print "-A OUTPUT -m comment --comment \"kubernetes ipvs access filter\" -j KUBE-IPVS-OUT-FILTER"
+	print "COMMIT"
+	print "*nat"
+	print "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-IPVS-SERVICES"
+	print "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-IPVS-SERVICES"
+	print "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-IPVS-POSTROUTING"
+	print "COMMIT"
+}
+
+# ipvs_ipt(hooks_only): the rules do not grow with N (the ipsets do)
+function ipvs_ipt(hooks_only,    c) {
+	if (hooks_only) { ipvs_hook_rules(); return }
+	print "*filter"
+	print ":KUBE-IPVS-FORWARD - [0:0]"
+	print ":KUBE-IPVS-NODE-PORT - [0:0]"
+	print ":KUBE-IPVS-PROXY-FIREWALL - [0:0]"
+	print ":KUBE-IPVS-FILTER - [0:0]"
+	print ":KUBE-IPVS-OUT-FILTER - [0:0]"
+	print "-A KUBE-IPVS-FORWARD -m conntrack --ctstate INVALID -j DROP"
+	print "-A KUBE-IPVS-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT"
+	print "-A KUBE-IPVS-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+	print "-A KUBE-IPVS-NODE-PORT -m comment --comment \"Kubernetes health check node port\" -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT"
+	c = "-A KUBE-IPVS-FILTER -m set --match-set "
+	print c "KUBE-LOAD-BALANCER dst,dst -j RETURN"
+	print c "KUBE-CLUSTER-IP dst,dst -j RETURN"
+	print c "KUBE-EXTERNAL-IP dst,dst -j RETURN"
+	print c "KUBE-EXTERNAL-IP-LOCAL dst,dst -j RETURN"
+	print c "KUBE-HEALTH-CHECK-NODE-PORT dst -j RETURN"
+	print "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable"
+	print "-A KUBE-IPVS-OUT-FILTER -m comment --comment \"kubernetes ipvs access filter\" -j KUBE-IPVS-FILTER"
+	print "COMMIT"
+	print "*nat"
+	print ":KUBE-IPVS-SERVICES - [0:0]"
+	print ":KUBE-IPVS-POSTROUTING - [0:0]"
+	print ":KUBE-IPVS-NODE-PORT - [0:0]"
+	print ":KUBE-IPVS-LOAD-BALANCER - [0:0]"
+	print ":KUBE-IPVS-MARK-MASQ - [0:0]"
+	print "-A KUBE-IPVS-POSTROUTING -m comment --comment \"Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose\" -m set --match-set KUBE-LOOP-BACK dst,dst,src -j MASQUERADE"
+	print "-A KUBE-IPVS-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN"
+	print "-A KUBE-IPVS-POSTROUTING -j MARK --xor-mark 0x4000"
+	print "-A KUBE-IPVS-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully"
+	print "-A KUBE-IPVS-MARK-MASQ -j MARK --or-mark 0x4000"
+	print "-A KUBE-IPVS-NODE-PORT -p tcp -m comment --comment \"Kubernetes nodeport TCP port with externalTrafficPolicy=local\" -m set --match-set KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN"
+	print "-A KUBE-IPVS-NODE-PORT -p tcp -m comment --comment \"Kubernetes nodeport TCP port for masquerade purpose\" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-IPVS-MARK-MASQ"
+	printf "-A KUBE-IPVS-SERVICES -m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" -m set --match-set KUBE-CLUSTER-IP dst,dst ! -s %s -j KUBE-IPVS-MARK-MASQ\n", cluster_cidr
+	print "-A KUBE-IPVS-SERVICES -m addrtype --dst-type LOCAL -j KUBE-IPVS-NODE-PORT"
+	print "-A KUBE-IPVS-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT"
+	print "COMMIT"
+	ipvs_hook_rules()
 }
 
 # ---- Kubernetes objects ------------------------------------------------------

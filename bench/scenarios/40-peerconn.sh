@@ -5,11 +5,14 @@
 # connections, at N services: kxp (XDP and TC-only, and kxp-sock: the default
 # --socket-lb all, pod TCP translated at connect() by the cgroup hooks on a
 # child cgroup this scenario creates) against kube-proxy's
-# iptables layout (legacy and nft-backed) and nftables layout, and the
-# no-translation ceiling, in one e2e 2-node topology with the same client,
+# iptables layout (legacy and nft-backed), nftables layout and, where the
+# kernel has ip_vs, IPVS layout, and the no-translation ceiling, in one e2e
+# 2-node topology with the same client,
 # server and CPU pinning for every mode (every client runs in that cgroup; the
 # hooks are attached only while kxp-sock is on).
 # Called by bench/run.sh: 40-peerconn.sh --json FILE --md FILE --reps N [--quick]
+# Env: PEERCONN_N (the N list), PEERCONN_MODES (the modes measured, default
+# all), PEERCONN_DUR (seconds per run).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=../lib/common.sh
@@ -26,6 +29,9 @@ else
 	NS_LIST=(1 1000 10000 30000 50000) E=10 dur=1.0 T=120 PEER_MAX_N=10000
 fi
 [ -n "${PEERCONN_N:-}" ] && read -r -a NS_LIST <<<"$PEERCONN_N"
+[ -n "${PEERCONN_DUR:-}" ] && dur=$PEERCONN_DUR
+IPVS=$(ipvs_status)
+[ "$IPVS" = available ] && PEERS+=(ipvs)
 conc=32
 ncpu=$(nproc)
 cli_cpu=0
@@ -75,6 +81,12 @@ peerconn_cleanup()
 trap peerconn_cleanup EXIT
 
 MODES=(ceiling kxp kxp-sock kxp-tc "${PEERS[@]}")
+if [ -n "${PEERCONN_MODES:-}" ]; then
+	sel=()
+	for m in "${MODES[@]}"; do [[ " $PEERCONN_MODES " == *" $m "* ]] && sel+=("$m"); done
+	MODES=("${sel[@]}")
+	mapfile -t PEERS < <(for p in "${PEERS[@]}"; do [[ " ${MODES[*]} " == *" $p "* ]] && echo "$p"; done)
+fi
 # What each mode measures: the ceiling goes straight to the backend pod
 # (port 7001), kxp-tc differs from kxp only where XDP acts (NodePort).
 mode_meas()
@@ -118,6 +130,14 @@ peer_off()
 			n1 nft flush chain ip kube-proxy "$c"
 		done
 		;;
+	ipvs)
+		# its iptables hooks (nft backend, Debian's iptables), the ClusterIPs
+		# no longer local (a device going down takes its addresses' local
+		# routes with it), the NodePort virtual servers gone
+		peer_off iptables-nft
+		n1 ip link set kube-ipvs0 down
+		awk '$1 == "-A" { print "-D", $2, $3 }' "$KXE_TMP/ipvs-np.txt" | n1 ipvsadm -R
+		;;
 	esac
 }
 peer_on()
@@ -125,7 +145,32 @@ peer_on()
 	case $1 in
 	iptables-*) n1 "$(ipt_tool "$1")-restore" --noflush <"$KXE_TMP/hooks.ipt" ;;
 	nftables) n1 nft -f "$KXE_TMP/hooks.nft" ;;
+	ipvs)
+		n1 ip link set kube-ipvs0 up &&
+			n1 ipvsadm -R <"$KXE_TMP/ipvs-np.txt" &&
+			n1 iptables-nft-restore --noflush <"$KXE_TMP/hooks-ipvs.ipt"
+		;;
 	esac
+}
+# kube-proxy's IPVS layout from nothing (run in node1, timed as one load): the
+# dummy device with every ClusterIP, the ipsets, the virtual servers, the
+# iptables rules, and the sysctls kube-proxy sets; left switched off.
+# (ipvsadm -R, not ipvsadm-restore: that script clears every virtual server
+# first.)
+cat >"$KXE_TMP/ipvs-load.sh" <<'EOF'
+d=$(dirname "$0")
+sysctl -qw net.ipv4.vs.conntrack=1 net.ipv4.vs.conn_reuse_mode=0 net.ipv4.vs.expire_nodest_conn=1 \
+	net.ipv4.vs.expire_quiescent_template=1 >/dev/null &&
+	ip -batch "$d/ipvs-dev.txt" && ipset restore <"$d/ipvs-sets.txt" &&
+	ipvsadm -R <"$d/ipvs.txt" && iptables-nft-restore --noflush <"$d/ipvs.ipt" &&
+	ip link set kube-ipvs0 up && ip link set kube-ipvs0 down
+EOF
+ipvs_unload()
+{
+	n1 ip link del kube-ipvs0 2>/dev/null
+	n1 ipvsadm -C 2>/dev/null
+	n1 ipset destroy 2>/dev/null
+	return 0
 }
 mode_on()
 {
@@ -194,10 +239,17 @@ measure() # N MODE MEAS REP DURATION
 t_start=$(date +%s)
 awk -f "$GEN" -v fmt=ipt_hooks >"$KXE_TMP/hooks.ipt"
 awk -f "$GEN" -v fmt=nft_hooks >"$KXE_TMP/hooks.nft"
+awk -f "$GEN" -v fmt=ipvs_hooks >"$KXE_TMP/hooks-ipvs.ipt"
 for n in "${NS_LIST[@]}"; do
 	echo "== peerconn N=$n: generating and loading" >&2
 	awk -f "$GEN" -v fmt=ipt -v n="$n" -v e="$E" -v measured=1 -v pod="$POD1B_IP" >"$KXE_TMP/rules.ipt"
 	awk -f "$GEN" -v fmt=nft -v n="$n" -v e="$E" -v measured=1 -v pod="$POD1B_IP" >"$KXE_TMP/rules.nft"
+	if [[ " ${PEERS[*]} " == *" ipvs "* ]]; then
+		for f in ipvs_dev:ipvs-dev.txt ipvs_sets:ipvs-sets.txt ipvs:ipvs.txt ipvs_np:ipvs-np.txt ipvs_ipt:ipvs.ipt; do
+			awk -f "$GEN" -v fmt="${f%%:*}" -v n="$n" -v e="$E" -v measured=1 -v pod="$POD1B_IP" \
+				-v node_ip="$NODE1_IP" >"$KXE_TMP/${f#*:}"
+		done
+	fi
 	rm -rf "$KXE_MANIFESTS"
 	mkdir -p "$KXE_MANIFESTS"
 	cp deploy/examples/nodes.yaml "$KXE_MANIFESTS/"
@@ -208,9 +260,11 @@ for n in "${NS_LIST[@]}"; do
 	[ $((2 * n + 1024)) -gt 65536 ] && SYNC_ARGS+=(--max-frontends $((2 * n + 1024)))
 	# the peers' tables from nothing (previous point's removed first)
 	for t in iptables-legacy iptables-nft; do
+		command -v "$t" >/dev/null || continue
 		for tb in nat filter; do n1 "$t" -w -t "$tb" -F; n1 "$t" -w -t "$tb" -X; done
 	done
 	n1 nft delete table ip kube-proxy 2>/dev/null
+	ipvs_unload
 	loads='{}'
 	skip=()
 	for p in "${PEERS[@]}"; do
@@ -220,6 +274,7 @@ for n in "${NS_LIST[@]}"; do
 		fi
 		case $p in
 		nftables) timed_run "$T" "" l nsenter --net="/run/netns/$NS_N1" nft -f "$KXE_TMP/rules.nft" ;;
+		ipvs) timed_run "$T" "" l nsenter --net="/run/netns/$NS_N1" bash "$KXE_TMP/ipvs-load.sh" ;;
 		*) timed_run "$T" "" l nsenter --net="/run/netns/$NS_N1" "$(ipt_tool "$p")-restore" <"$KXE_TMP/rules.ipt" ;;
 		esac
 		loads=$(jq -c --arg p "$p" --argjson l "$l" '. + {($p): $l}' <<<"$loads")
@@ -254,7 +309,7 @@ elapsed=$(($(date +%s) - t_start))
 
 jq -n --slurpfile runs "$runs" --slurpfile points "$points" --slurpfile counters "$counters" --arg dur "$dur" --argjson conc "$conc" \
 	--argjson reps "$reps" --argjson cli "$cli_cpu" --argjson srv "$srv_cpu" --argjson el "$elapsed" \
-	--arg ipvs "$(ipvs_status)" --argjson T "$T" --argjson pmax "$PEER_MAX_N" "$JQ_STATS"'
+	--arg ipvs "$IPVS" --argjson T "$T" --argjson pmax "$PEER_MAX_N" "$JQ_STATS"'
 def ceil_of($x): if ($x | startswith("np_")) then "ext" elif $x == "keepalive" then "keepalive" else "pod" end;
 def pair($a; $b; $f): [ $a[] as $r | $b[] | select(.rep == $r.rep) | select(.[$f] > 0) | $r[$f] / .[$f] ] | smm;
 {
@@ -294,7 +349,7 @@ def pair($a; $b; $f): [ $a[] as $r | $b[] | select(.rep == $r.rep) | select(.[$f
 	echo "requests/s over $conc open connections to cip_first (latency per request). kxp-tc: kxp with XDP off."
 	echo "kxp-sock: kxp with its default --socket-lb all (pods' TCP translated at connect(); the client runs in the"
 	echo "cgroup the hooks are attached to, as every mode's client does)."
-	echo "Medians (min–max); ratios per run pair. *device drops*: packets dropped (rx + tx) on every link of the client, node1, fabric and server namespaces during the runs, summed. IPVS: $(ipvs_status)."
+	echo "Medians (min–max); ratios per run pair. *device drops*: packets dropped (rx + tx) on every link of the client, node1, fabric and server namespaces during the runs, summed. IPVS: $IPVS."
 	jq -r --argjson T "$T" --argjson pmax "$PEER_MAX_N" "$JQ_STATS"'
 	.points[] | . as $p |
 	"\n### N = \(.n)\n",
