@@ -7,6 +7,7 @@
 set -u
 cd /kxp/src || exit 1
 out=$(mktemp -d /tmp/ipvs-out.XXXXXX)
+trap 'rm -rf "$out"' EXIT
 echo "ipvs-guest: ip_vs $(modprobe ip_vs 2>&1 && echo loaded), $(ipvsadm --version 2>&1 | head -n1)"
 KXP_BUILD=/kxp/build bash bench/scenarios/40-peerconn.sh --json "$out/peerconn.json" --md "$out/peerconn.md" \
 	--reps "${IPVS_REPS:-3}" --quick
